@@ -1,0 +1,157 @@
+/*  =========================================================================
+    zp_classes - private header, included first and only by every .c file
+
+    Internal prototypes shared between the library's files (zp__name, never
+    exported: libzproc exports only ^zp_[a-z]).
+    =========================================================================
+*/
+
+#ifndef ZP_CLASSES_H_INCLUDED
+#define ZP_CLASSES_H_INCLUDED
+
+#include "config.h"
+#include "zproc/zproc.h"
+#include <zmq.h>
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <limits.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include "zp_proto.h"
+#include "zp_change.h"
+#include "zp_store.h"
+#include "zp_watchers.h"
+#include "zp_reaper.h"
+
+//  Set errno and return the value: `return zp__fail (EINVAL, -1);`
+#define zp__fail(err, value)    (errno = (err), (value))
+
+//  Default timeout of a plain state call, msecs
+#define ZP_DEFAULT_TIMEOUT      5000
+
+//  ---------------------------------------------------------------------------
+//  zp_state internals (zp_state.c)
+
+//  Make a DEALER socket connected to the store the handle talks to, set up
+//  as the handle is (CURVE, linger). NULL with errno on failure.
+zsock_t *
+    zp__state_socket (zp_state_t *self);
+
+//  The handle's store endpoint (owned by the handle)
+const char *
+    zp__state_endpoint (zp_state_t *self);
+
+//  The handle's plain-call timeout, msecs (-1 = forever)
+int
+    zp__state_timeout (zp_state_t *self);
+
+//  One frame of a request: borrowed data
+typedef struct {
+    const void *data;           //  The frame's bytes
+    size_t size;                //  How many
+} zp_part_t;
+
+//  Send a request to the store on sock: the header, then nparts frames.
+//  Returns 0, or -1 with errno: ENOTCONN when the socket stays full until
+//  deadline, EINTR.
+int
+    zp__request_send (void *sock, const zp_header_t *header, const zp_part_t *parts,
+                      size_t nparts, int64_t deadline);
+
+//  Wait until sock is readable (ZMQ_POLLIN) or writable (ZMQ_POLLOUT), or
+//  until deadline (zclock_mono msecs, -1 never). Returns 1 ready, 0 timed
+//  out, -1 with EINTR (SIGINT/SIGTERM: zsys_interrupted).
+int
+    zp__wait_socket (void *sock, short events, int64_t deadline);
+
+//  Deadline for a timeout in msecs: -1 stays -1 (never)
+int64_t
+    zp__deadline (int timeout_ms);
+
+//  Msecs left until deadline, at least 0; -1 for no deadline
+int
+    zp__remaining (int64_t deadline);
+
+//  True when a name is a valid worker name: [A-Za-z0-9._-]{1,ZP_NAME_MAX}
+bool
+    zp__name_valid (const char *name);
+
+//  Make a state handle connected to endpoint, inside a forked child or the
+//  parent. Same as zp_state_connect, with the handle's timeout set.
+zp_state_t *
+    zp__state_new (const char *endpoint, const char *server_public_key, int timeout_ms);
+
+//  ---------------------------------------------------------------------------
+//  zp_watch internals (zp_watch.c)
+
+//  Watch from an explicit baseline: every change after seq under prefix.
+zp_watch_t *
+    zp__watch_new_from (zp_state_t *state, const char *prefix, uint64_t seq);
+
+//  Like zp_watch_next but hands over the raw value: *value_p gets a chunk
+//  (NULL for a delete). Returns 0 or -1 with errno as zp_watch_next.
+int
+    zp__watch_next_chunk (zp_watch_t *self, char **key_p, zchunk_t **value_p,
+                          int timeout_ms);
+
+//  ---------------------------------------------------------------------------
+//  Mailboxes (zp_worker.c)
+
+//  The mailbox endpoint of worker name in socket directory dir; the caller
+//  frees it.
+char *
+    zp__mailbox_endpoint (const char *dir, const char *name);
+
+//  Send *msg_p, preceded by a frame holding the sender's name, on a PUSH
+//  socket, waiting at most timeout_ms for room. Destroys the message and
+//  nulls *msg_p on success; on failure the caller keeps it. Returns 0, or
+//  -1 with EAGAIN (no room until the timeout) or EINTR.
+int
+    zp__mailbox_send (zsock_t *push, const char *from, zmsg_t **msg_p, int timeout_ms);
+
+//  Make a PUSH socket connected to the mailbox of worker name. NULL with
+//  errno on failure.
+zsock_t *
+    zp__mailbox_connect (const char *dir, const char *name);
+
+//  In the child: make the worker (state handle, mailbox). NULL with errno.
+zp_worker_t *
+    zp__worker_new (const char *name, const char *dir, const char *endpoint,
+                    const char *server_public_key);
+
+//  In the child: destroy the worker object and its sockets.
+void
+    zp__worker_destroy (zp_worker_t **self_p);
+
+//  ---------------------------------------------------------------------------
+//  zp_proc internals (zp_proc.c); handles are owned by the context
+
+zp_proc_t *
+    zp__proc_new (zp_ctx_t *ctx, const char *name, pid_t pid);
+void
+    zp__proc_destroy (zp_proc_t **self_p);
+//  Record the exit status (exit code or 128+signal) of a reaped worker
+void
+    zp__proc_set_exited (zp_proc_t *self, int status);
+
+//  ---------------------------------------------------------------------------
+//  zp_ctx internals (zp_ctx.c)
+
+//  The context's socket directory (owned by the context)
+const char *
+    zp__ctx_dir (zp_ctx_t *self);
+
+//  Wait for the next reaper event (a worker exited) until deadline and apply
+//  it to its handle. Returns 0 when an event was applied, -1 with ETIMEDOUT
+//  or EINTR.
+int
+    zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline);
+
+#endif

@@ -1,0 +1,474 @@
+/*  =========================================================================
+    zp_ctx - the context: store, watcher registry and reaper (parent side)
+
+    The context makes a private directory for its ipc endpoints, starts the
+    three actors, and forks workers in the caller's thread: forking from an
+    actor's thread would tie every worker's parent-death signal to that
+    thread. A child keeps nothing of the parent's ZeroMQ state: CZMQ's
+    at-fork handler drops the inherited context, the child makes its own
+    sockets, and it leaves with _exit so that the parent's atexit clean-up
+    never runs in it.
+    =========================================================================
+*/
+
+#include "zp_classes.h"
+#include <sys/stat.h>
+#include <dirent.h>
+#include <poll.h>
+#include <fcntl.h>
+#if defined (HAVE_SYS_PRCTL_H)
+#   include <sys/prctl.h>
+#endif
+
+//  How long zp_ctx_spawn waits for a new worker to report, msecs
+#define SPAWN_TIMEOUT       10000
+//  Default grace period between $TERM, SIGTERM and SIGKILL, msecs
+#define DEFAULT_GRACE       1000
+
+//  A worker registered by zp_ctx_process_factory, not started yet
+typedef struct {
+    zp_worker_fn *fn;           //  Its body
+    void *props;                //  Its argument
+} factory_t;
+
+static void
+s_factory_destroy (factory_t **self_p)
+{
+    free (*self_p);
+    *self_p = NULL;
+}
+
+struct _zp_ctx_t {
+    pid_t owner;                //  The process that made the context
+    char *dir;                  //  Private socket directory
+    char *endpoint;             //  The store's ipc endpoint
+    char *feed;                 //  inproc endpoint between store and registry
+    char *events_endpoint;      //  inproc endpoint of the reaper's events
+    zactor_t *store;            //  The store actor
+    zactor_t *watchers;         //  The watcher registry actor
+    zactor_t *reaper;           //  The reaper actor
+    zsock_t *events;            //  Worker exits, from the reaper
+    zp_state_t *state;          //  The parent's own state handle
+    zlistx_t *procs;            //  zp_proc_t, owned
+    zlistx_t *factory;          //  factory_t waiting for zp_ctx_start_all
+    zlistx_t *bound;            //  Endpoints added by zp_ctx_bind (strings)
+    size_t worker_nbr;          //  Numbers unnamed workers
+    int grace;                  //  Msecs between $TERM, SIGTERM and SIGKILL
+};
+
+
+//  --------------------------------------------------------------------------
+//  Start an actor and collect its real start-up status; NULL with errno
+
+static zactor_t *
+s_actor_start (zactor_fn *fn, void *args)
+{
+    zactor_t *actor = zactor_new (fn, args);
+    if (!actor)
+        return zp__fail (ENOMEM, NULL);
+    int rc = ENOMEM;
+    if (zsock_recv (actor, "i", &rc) < 0 || rc != 0) {
+        zactor_destroy (&actor);
+        return zp__fail (rc? rc: ENOMEM, NULL);
+    }
+    return actor;
+}
+
+//  Wait for an actor's signal; a signal arriving meanwhile does not cut
+//  the wait short
+static void
+s_actor_wait (zactor_t *actor)
+{
+    while (zsock_wait (actor) < 0 && errno == EINTR)
+        ;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Remove the socket directory and what the workers left in it
+
+static void
+s_remove_dir (const char *dir)
+{
+    DIR *handle = opendir (dir);
+    if (handle) {
+        struct dirent *entry;
+        while ((entry = readdir (handle)))
+            if (strneq (entry->d_name, ".") && strneq (entry->d_name, "..")) {
+                char *path = zsys_sprintf ("%s/%s", dir, entry->d_name);
+                if (path)
+                    unlink (path);
+                zstr_free (&path);
+            }
+        closedir (handle);
+    }
+    rmdir (dir);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Constructor
+
+zp_ctx_t *
+zp_ctx_new (void)
+{
+    zp_ctx_t *self = (zp_ctx_t *) zmalloc (sizeof (zp_ctx_t));
+    if (!self)
+        return zp__fail (ENOMEM, NULL);
+    self->owner = getpid ();
+    self->grace = DEFAULT_GRACE;
+    self->procs = zlistx_new ();
+    self->factory = zlistx_new ();
+    self->bound = zlistx_new ();
+    if (!self->procs || !self->factory || !self->bound)
+        goto failed;
+    zlistx_set_destructor (self->procs, (czmq_destructor *) zp__proc_destroy);
+    zlistx_set_destructor (self->factory, (czmq_destructor *) s_factory_destroy);
+    zlistx_set_destructor (self->bound, (czmq_destructor *) zstr_free);
+
+    //  mkdtemp makes the directory with mode 0700: ours alone
+    const char *tmpdir = getenv ("TMPDIR");
+    self->dir = zsys_sprintf ("%s/zproc-XXXXXX", tmpdir && *tmpdir? tmpdir: "/tmp");
+    if (!self->dir)
+        goto failed;
+    if (!mkdtemp (self->dir)) {
+        zstr_free (&self->dir);
+        goto failed;
+    }
+    self->endpoint = zsys_sprintf ("ipc://%s/store", self->dir);
+    self->feed = zsys_sprintf ("inproc://zproc-%d-%p-feed", (int) self->owner, (void *) self);
+    self->events_endpoint = zsys_sprintf ("inproc://zproc-%d-%p-events",
+                                          (int) self->owner, (void *) self);
+    if (!self->endpoint || !self->feed || !self->events_endpoint)
+        goto failed;
+
+    zp_store_args_t store_args = { self->endpoint, self->feed, NULL };
+    zp_watchers_args_t watchers_args = { self->feed };
+    zp_reaper_args_t reaper_args = { self->events_endpoint, self->dir };
+    self->store = s_actor_start (zp_store_actor, &store_args);
+    if (!self->store)
+        goto failed;
+    self->watchers = s_actor_start (zp_watchers_actor, &watchers_args);
+    if (!self->watchers)
+        goto failed;
+    self->reaper = s_actor_start (zp_reaper_actor, &reaper_args);
+    if (!self->reaper)
+        goto failed;
+    self->events = zsock_new (ZMQ_PAIR);
+    if (!self->events || zsock_connect (self->events, "%s", self->events_endpoint) < 0)
+        goto failed;
+    zsock_set_rcvhwm (self->events, 0);
+    self->state = zp__state_new (self->endpoint, NULL, ZP_DEFAULT_TIMEOUT);
+    if (!self->state)
+        goto failed;
+    return self;
+
+failed:;
+    int saved = errno? errno: ENOMEM;
+    zp_ctx_destroy (&self);
+    return zp__fail (saved, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Destructor: workers first (they may still use the store), then the
+//  registry's parked requests, then the actors, then the directory
+
+void
+zp_ctx_destroy (zp_ctx_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zp_ctx_t *self = *self_p;
+    *self_p = NULL;
+    //  A forked child holds a copy of its parent's context: never stop the
+    //  parent's workers or remove its directory from there
+    if (self->owner != getpid ())
+        return;
+    if (self->watchers) {
+        //  Parked watchers get EINTR, so blocked workers can leave
+        zstr_send (self->watchers, "SHUTDOWN");
+        s_actor_wait (self->watchers);
+    }
+    if (self->reaper) {
+        zsock_send (self->reaper, "si", "STOP", self->grace);
+        s_actor_wait (self->reaper);
+    }
+    zp_state_destroy (&self->state);
+    zsock_destroy (&self->events);
+    zactor_destroy (&self->watchers);
+    zactor_destroy (&self->store);
+    zactor_destroy (&self->reaper);
+    zlistx_destroy (&self->procs);
+    zlistx_destroy (&self->factory);
+    zlistx_destroy (&self->bound);
+    if (self->dir)
+        s_remove_dir (self->dir);
+    free (self->events_endpoint);
+    free (self->feed);
+    free (self->endpoint);
+    free (self->dir);
+    free (self);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Accessors
+
+const char *
+zp_ctx_endpoint (zp_ctx_t *self)
+{
+    return self? self->endpoint: zp__fail (EINVAL, NULL);
+}
+
+zp_state_t *
+zp_ctx_state (zp_ctx_t *self)
+{
+    return self? self->state: zp__fail (EINVAL, NULL);
+}
+
+const char *
+zp__ctx_dir (zp_ctx_t *self)
+{
+    return self->dir;
+}
+
+const char *
+zp_ctx_public_key (zp_ctx_t *self)
+{
+    return self? zp__fail (0, NULL): zp__fail (EINVAL, NULL);
+}
+
+void
+zp_ctx_set_grace (zp_ctx_t *self, int grace_ms)
+{
+    if (self && grace_ms >= 0)
+        self->grace = grace_ms;
+}
+
+size_t
+zp_ctx_running (zp_ctx_t *self)
+{
+    if (!self)
+        return 0;
+    while (zp__ctx_wait_event (self, 0) == 0)
+        ;
+    size_t running = 0;
+    for (zp_proc_t *proc = (zp_proc_t *) zlistx_first (self->procs); proc;
+         proc = (zp_proc_t *) zlistx_next (self->procs))
+        running += zp_proc_running (proc);
+    return running;
+}
+
+zp_proc_t *
+zp_ctx_proc (zp_ctx_t *self, const char *name)
+{
+    if (!self || !name)
+        return zp__fail (EINVAL, NULL);
+    for (zp_proc_t *proc = (zp_proc_t *) zlistx_first (self->procs); proc;
+         proc = (zp_proc_t *) zlistx_next (self->procs))
+        if (streq (zp_proc_name (proc), name))
+            return proc;
+    return zp__fail (ENOENT, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Serve the store on another endpoint too
+
+const char *
+zp_ctx_bind (zp_ctx_t *self, const char *endpoint)
+{
+    if (!self || !endpoint || !*endpoint)
+        return zp__fail (EINVAL, NULL);
+    char *bound = NULL;
+    int rc = EINVAL;
+    if (zsock_send (self->store, "ss", "BIND", endpoint) < 0
+    ||  zsock_recv (self->store, "si", &bound, &rc) < 0)
+        return zp__fail (EINTR, NULL);
+    if (rc != 0) {
+        zstr_free (&bound);
+        return zp__fail (rc, NULL);
+    }
+    zlistx_add_end (self->bound, bound);
+    return bound;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reaper events: a worker exited
+
+int
+zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline)
+{
+    void *events = zsock_resolve (self->events);
+    int rc = zp__wait_socket (events, ZMQ_POLLIN, deadline);
+    if (rc <= 0)
+        return zp__fail (rc == 0? ETIMEDOUT: errno, -1);
+    int pid, status;
+    if (zsock_recv (self->events, "ii", &pid, &status) < 0)
+        return zp__fail (EINTR, -1);
+    for (zp_proc_t *proc = (zp_proc_t *) zlistx_first (self->procs); proc;
+         proc = (zp_proc_t *) zlistx_next (self->procs))
+        if (zp_proc_pid (proc) == pid && zp_proc_running (proc))
+            zp__proc_set_exited (proc, status);
+    return 0;
+}
+
+int
+zp_ctx_wait_all (zp_ctx_t *self, int timeout_ms)
+{
+    if (!self)
+        return zp__fail (EINVAL, -1);
+    int64_t deadline = zp__deadline (timeout_ms);
+    while (zp_ctx_running (self) > 0)
+        if (zp__ctx_wait_event (self, deadline) < 0)
+            return -1;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  In the child: become the worker, run it, leave. Never returns.
+
+static void
+s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
+             int ready_fd, pid_t parent)
+{
+#if defined (PR_SET_PDEATHSIG)
+    //  Die with the parent; if it is already gone, the signal will not come
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    if (getppid () != parent)
+        _exit (EXIT_FAILURE);
+    //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
+    zp_worker_t *worker = zp__worker_new (name, self->dir, self->endpoint, NULL);
+    int status = worker? 0: errno? errno: EIO;
+    if (write (ready_fd, &status, sizeof status) != (ssize_t) sizeof status)
+        status = EPIPE;
+    close (ready_fd);
+    if (worker && status == 0)
+        fn (worker, props);
+    zp__worker_destroy (&worker);
+    zsys_shutdown ();
+    fflush (NULL);
+    //  Not exit: the parent's atexit handlers (zsys_shutdown of its sockets,
+    //  the program's own) must not run in a copy of it
+    _exit (status? EXIT_FAILURE: EXIT_SUCCESS);
+}
+
+//  In the parent: the worker's report, 0 or its errno
+static int
+s_await_ready (int ready_fd)
+{
+    int64_t deadline = zp__deadline (SPAWN_TIMEOUT);
+    struct pollfd item = { ready_fd, POLLIN, 0 };
+    while (true) {
+        if (zsys_interrupted)
+            return EINTR;
+        int rc = poll (&item, 1, zp__remaining (deadline));
+        if (rc == 0)
+            return ETIMEDOUT;
+        if (rc > 0)
+            break;
+        if (errno != EINTR)
+            return errno;
+    }
+    int status;
+    ssize_t size = read (ready_fd, &status, sizeof status);
+    //  Nothing to read: the child died before it could report
+    return size == (ssize_t) sizeof status? status: ENOTCONN;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Fork one worker now
+
+zp_proc_t *
+zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
+{
+    if (!self || !fn || self->owner != getpid ())
+        return zp__fail (EINVAL, NULL);
+    char *default_name = name? NULL: zsys_sprintf ("worker-%zu", ++self->worker_nbr);
+    name = name? name: default_name;
+    if (!zp__name_valid (name) || zp_ctx_proc (self, name)) {
+        zstr_free (&default_name);
+        return zp__fail (EINVAL, NULL);
+    }
+    int ready [2];
+    if (pipe2 (ready, O_CLOEXEC) < 0) {
+        zstr_free (&default_name);
+        return NULL;
+    }
+    //  Unwritten output would be written twice, once by each process
+    fflush (NULL);
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid == 0) {
+        close (ready [0]);
+        s_child_run (self, name, fn, props, ready [1], parent);
+    }
+    int saved = errno;
+    close (ready [1]);
+    zp_proc_t *proc = pid > 0? zp__proc_new (self, name, pid): NULL;
+    if (proc) {
+        zlistx_add_end (self->procs, proc);
+        zsock_send (self->reaper, "sis", "TRACK", (int) pid, name);
+        s_actor_wait (self->reaper);
+        saved = s_await_ready (ready [0]);
+        if (saved) {
+            //  A worker that cannot start is stopped, reaped and reported
+            zp_proc_kill (proc, SIGKILL);
+            zp_proc_wait (proc, -1);
+            proc = NULL;
+        }
+    }
+    else
+    if (pid > 0) {
+        kill (pid, SIGKILL);
+        saved = ENOMEM;
+    }
+    close (ready [0]);
+    zstr_free (&default_name);
+    return proc? proc: zp__fail (saved, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Seed parity: register workers, start them all later
+
+int
+zp_ctx_process_factory (zp_ctx_t *self, void *props, zp_worker_fn *fn, ...)
+{
+    if (!self || !fn)
+        return zp__fail (EINVAL, -1);
+    va_list args;
+    va_start (args, fn);
+    for (; fn; fn = va_arg (args, zp_worker_fn *)) {
+        factory_t *entry = (factory_t *) zmalloc (sizeof (factory_t));
+        if (!entry) {
+            va_end (args);
+            return zp__fail (ENOMEM, -1);
+        }
+        entry->fn = fn;
+        entry->props = props;
+        zlistx_add_end (self->factory, entry);
+    }
+    va_end (args);
+    return 0;
+}
+
+int
+zp_ctx_start_all (zp_ctx_t *self)
+{
+    if (!self)
+        return zp__fail (EINVAL, -1);
+    int first_error = 0;
+    factory_t *entry;
+    while ((entry = (factory_t *) zlistx_first (self->factory))) {
+        if (!zp_ctx_spawn (self, NULL, entry->fn, entry->props) && !first_error)
+            first_error = errno;
+        zlistx_delete (self->factory, zlistx_cursor (self->factory));
+    }
+    return first_error? zp__fail (first_error, -1): 0;
+}

@@ -1,0 +1,187 @@
+/*  =========================================================================
+    zp_proto - encoding of the wire protocol's header (see zp_proto.h)
+    =========================================================================
+*/
+
+#include "zp_classes.h"
+
+//  --------------------------------------------------------------------------
+//  Put / get big-endian numbers
+
+void
+zp__put_uint64 (byte *buffer, uint64_t value)
+{
+    for (int index = 7; index >= 0; index--) {
+        buffer [index] = (byte) (value & 0xFF);
+        value >>= 8;
+    }
+}
+
+uint64_t
+zp__get_uint64 (const byte *buffer)
+{
+    uint64_t value = 0;
+    for (int index = 0; index < 8; index++)
+        value = (value << 8) | buffer [index];
+    return value;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Encode a header into 16 bytes
+
+void
+zp__header_encode (const zp_header_t *header, byte *buffer)
+{
+    buffer [0] = ZP_PROTO_VERSION;
+    buffer [1] = header->command;
+    buffer [2] = header->status;
+    buffer [3] = header->flags;
+    buffer [4] = (byte) (header->request_id >> 24);
+    buffer [5] = (byte) (header->request_id >> 16);
+    buffer [6] = (byte) (header->request_id >> 8);
+    buffer [7] = (byte) (header->request_id);
+    zp__put_uint64 (buffer + 8, header->seq);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Decode 16 bytes into a header; -1 when size or version is wrong
+
+int
+zp__header_decode (zp_header_t *header, const byte *buffer, size_t size)
+{
+    if (size != ZP_HEADER_SIZE || buffer [0] != ZP_PROTO_VERSION)
+        return -1;
+    header->command = buffer [1];
+    header->status = buffer [2];
+    header->flags = buffer [3];
+    header->request_id = ((uint32_t) buffer [4] << 24) | ((uint32_t) buffer [5] << 16)
+                       | ((uint32_t) buffer [6] << 8) | (uint32_t) buffer [7];
+    header->seq = zp__get_uint64 (buffer + 8);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Status code <-> errno
+
+static const int s_status_errno [] = {
+    [ZP_STATUS_OK] = 0,
+    [ZP_STATUS_NOT_FOUND] = ENOENT,
+    [ZP_STATUS_INVALID] = EINVAL,
+    [ZP_STATUS_TOO_LARGE] = EMSGSIZE,
+    [ZP_STATUS_CONFLICT] = EAGAIN,
+    [ZP_STATUS_DENIED] = EACCES,
+    [ZP_STATUS_SHUTDOWN] = EINTR,
+    [ZP_STATUS_PROTOCOL] = EPROTO
+};
+
+int
+zp__status_errno (int status)
+{
+    if (status < 0 || status >= (int) (sizeof s_status_errno / sizeof s_status_errno [0]))
+        return EPROTO;
+    return s_status_errno [status];
+}
+
+int
+zp__errno_status (int err)
+{
+    for (size_t status = 0; status < sizeof s_status_errno / sizeof s_status_errno [0]; status++)
+        if (s_status_errno [status] == err)
+            return (int) status;
+    return ZP_STATUS_PROTOCOL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  True when a key of size bytes is valid (1 to ZP_KEY_MAX bytes, no NUL)
+
+bool
+zp__key_valid (const char *key, size_t size)
+{
+    return key && size > 0 && size <= ZP_KEY_MAX && memchr (key, 0, size) == NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Receive one multipart message into an array of frames
+
+void
+zp__frames_close (zmq_msg_t *frames, size_t *stored_p)
+{
+    for (size_t index = 0; index < *stored_p; index++)
+        zmq_msg_close (&frames [index]);
+    *stored_p = 0;
+}
+
+size_t
+zp__frames_recv (void *sock, zmq_msg_t *frames, size_t max, size_t *stored_p)
+{
+    zp__frames_close (frames, stored_p);
+    zmq_msg_t dropped;
+    size_t count = 0;
+    bool more = true;
+    while (more) {
+        zmq_msg_t *frame = count < max? &frames [count]: &dropped;
+        zmq_msg_init (frame);
+        //  A multipart message arrives whole: only its first frame can be
+        //  missing
+        if (zmq_msg_recv (frame, sock, count? 0: ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (frame);
+            break;
+        }
+        more = zmq_msg_more (frame);
+        if (frame == &dropped)
+            zmq_msg_close (frame);
+        count++;
+    }
+    *stored_p = count < max? count: max;
+    return count;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Parse whole values as numbers: the same rules in the store (incr) and in
+//  every client (get_int, get_double)
+
+static bool
+s_number_text (const void *data, size_t size, char *buffer, size_t limit)
+{
+    if (size == 0 || size >= limit || isspace (*(const byte *) data))
+        return false;
+    memcpy (buffer, data, size);
+    buffer [size] = 0;
+    return strlen (buffer) == size;
+}
+
+bool
+zp__parse_int (const void *data, size_t size, int64_t *value)
+{
+    char buffer [32];
+    if (!s_number_text (data, size, buffer, sizeof buffer))
+        return false;
+    char *end;
+    errno = 0;
+    long long parsed = strtoll (buffer, &end, 10);
+    if (errno || *end)
+        return false;
+    *value = parsed;
+    return true;
+}
+
+bool
+zp__parse_double (const void *data, size_t size, double *value)
+{
+    char buffer [64];
+    if (!s_number_text (data, size, buffer, sizeof buffer))
+        return false;
+    char *end;
+    errno = 0;
+    double parsed = strtod (buffer, &end);
+    if (errno || *end)
+        return false;
+    *value = parsed;
+    return true;
+}

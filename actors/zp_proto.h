@@ -1,0 +1,110 @@
+/*  =========================================================================
+    zp_proto - the wire protocol between state handles and the store
+
+    Every request and reply starts with a 16-byte header frame:
+        byte 0      protocol version (ZP_PROTO_VERSION)
+        byte 1      command
+        byte 2      status (replies): ZP_STATUS_*
+        byte 3      flags: ZP_FLAG_*
+        bytes 4-7   request id, big-endian; a reply echoes it
+        bytes 8-15  sequence number, big-endian (see each command)
+    The frames that follow are given per command in doc/PROTOCOL.md.
+    =========================================================================
+*/
+
+#ifndef ZP_PROTO_H_INCLUDED
+#define ZP_PROTO_H_INCLUDED
+
+#define ZP_PROTO_VERSION    1
+#define ZP_HEADER_SIZE      16
+
+//  Commands; a reply carries its request's command
+typedef enum {
+    ZP_CMD_HELLO = 1,           //  -> seq = store's current sequence number
+    ZP_CMD_GET,                 //  key -> value
+    ZP_CMD_SET,                 //  key, value
+    ZP_CMD_DEL,                 //  key
+    ZP_CMD_EXISTS,              //  key
+    ZP_CMD_KEYS,                //  prefix -> key...
+    ZP_CMD_SIZE,                //  -> count (8 bytes)
+    ZP_CMD_INCR,                //  key, delta (8 bytes) -> result (8 bytes)
+    ZP_CMD_CAS,                 //  key, value [, expected] (FLAG_ABSENT: none)
+    ZP_CMD_DUMP,                //  prefix -> key, value, key, value...
+    ZP_CMD_WAIT_CHANGE,         //  key; seq = baseline -> value, seq = change's
+    ZP_CMD_WAIT_EQUAL,          //  key, value
+    ZP_CMD_WAIT_AVAILABLE,      //  key
+    ZP_CMD_CANCEL,              //  request id = the parked request; no reply
+    ZP_CMD_WATCH,               //  prefix, credit (4 bytes); seq = baseline
+    ZP_CMD_CREDIT,              //  seq = more events the watch can take; no reply
+    ZP_CMD_EVENT,               //  store -> watch: key [, value]; seq = change's
+    ZP_CMD_GAP,                 //  store -> watch: changes lost; seq = next one kept
+    ZP_CMD_COUNT                //  Not a command: the number of them
+} zp_command_t;
+
+//  Reply status codes; the wire never carries host errno values
+typedef enum {
+    ZP_STATUS_OK = 0,
+    ZP_STATUS_NOT_FOUND,        //  ENOENT
+    ZP_STATUS_INVALID,          //  EINVAL
+    ZP_STATUS_TOO_LARGE,        //  EMSGSIZE
+    ZP_STATUS_CONFLICT,         //  EAGAIN
+    ZP_STATUS_DENIED,           //  EACCES
+    ZP_STATUS_SHUTDOWN,         //  EINTR
+    ZP_STATUS_PROTOCOL          //  EPROTO: malformed request
+} zp_status_t;
+
+//  Header flags
+#define ZP_FLAG_ABSENT      1   //  CAS: expect no key; EVENT: key deleted
+
+typedef struct {
+    uint8_t command;            //  A zp_command_t
+    uint8_t status;             //  A zp_status_t
+    uint8_t flags;              //  ZP_FLAG_* bits
+    uint32_t request_id;        //  Matches replies to requests
+    uint64_t seq;               //  Sequence number, meaning per command
+} zp_header_t;
+
+//  Encode a header into 16 bytes
+void
+    zp__header_encode (const zp_header_t *header, byte *buffer);
+
+//  Decode 16 bytes into a header; -1 when size or version is wrong
+int
+    zp__header_decode (zp_header_t *header, const byte *buffer, size_t size);
+
+//  Put / get a big-endian 64-bit number
+void
+    zp__put_uint64 (byte *buffer, uint64_t value);
+uint64_t
+    zp__get_uint64 (const byte *buffer);
+
+//  Status code <-> errno
+int
+    zp__status_errno (int status);
+int
+    zp__errno_status (int err);
+
+//  Parse a whole value as a decimal int64 / a double; false when it does
+//  not parse (empty, spaces, trailing bytes, out of range)
+bool
+    zp__parse_int (const void *data, size_t size, int64_t *value);
+bool
+    zp__parse_double (const void *data, size_t size, double *value);
+
+//  True when a key of size bytes is valid (1 to ZP_KEY_MAX bytes, no NUL)
+bool
+    zp__key_valid (const char *key, size_t size);
+
+
+
+//  Receive one multipart message from sock into frames, at most max of them,
+//  without waiting for it. Returns how many frames the message had (0 when
+//  none was waiting); frames beyond max are read and dropped. *stored_p
+//  gets how many are in frames; their previous contents are closed first.
+size_t
+    zp__frames_recv (void *sock, zmq_msg_t *frames, size_t max, size_t *stored_p);
+
+//  Close the stored frames and set *stored_p to 0
+void
+    zp__frames_close (zmq_msg_t *frames, size_t *stored_p);
+#endif

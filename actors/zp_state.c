@@ -1,0 +1,673 @@
+/*  =========================================================================
+    zp_state - a handle to the shared key/value state
+
+    A handle is a DEALER socket and a request id: each call is one request
+    and waits for the reply that carries the same id, so a reply that
+    arrives after its call gave up is recognised and dropped. Every reply
+    carries a sequence number; the handle keeps the highest, which is where
+    its watchers start (see "Watch semantics" in zp_state.h).
+
+    A handle can also be a read-only view: a local copy of the state that
+    zp_state_get_when keeps current from a watch and hands to predicates,
+    so that their getters cost no round trip. Every getter goes through
+    s_fetch, which reads either the store or the view.
+    =========================================================================
+*/
+
+#include "zp_classes.h"
+
+struct _zp_state_t {
+    zsock_t *dealer;            //  Request socket to the store; NULL on a view
+    char *endpoint;             //  The store's endpoint
+    char *server_key;           //  The store's CURVE public key, or NULL
+    zcert_t *cert;              //  Our CURVE certificate, or NULL
+    int timeout;                //  Plain-call timeout, msecs; -1 = forever
+    uint32_t request_id;        //  Id of the last request
+    uint64_t seq;               //  Highest sequence number seen in a reply
+    zmsg_t *reply;              //  Payload of the last reply
+    zhashx_t *view;             //  A view's copy of the state: key -> zchunk_t
+};
+
+
+//  --------------------------------------------------------------------------
+//  Helpers shared by every blocking call of the library
+
+int64_t
+zp__deadline (int timeout_ms)
+{
+    return timeout_ms < 0? -1: zclock_mono () + timeout_ms;
+}
+
+int
+zp__remaining (int64_t deadline)
+{
+    if (deadline < 0)
+        return -1;
+    int64_t remaining = deadline - zclock_mono ();
+    return remaining > 0? (int) remaining: 0;
+}
+
+int
+zp__wait_socket (void *sock, short events, int64_t deadline)
+{
+    while (true) {
+        //  CZMQ's handler sets zsys_interrupted on SIGINT and SIGTERM
+        if (zsys_interrupted)
+            return zp__fail (EINTR, -1);
+        long wait = zp__remaining (deadline);
+        zmq_pollitem_t item = { sock, 0, events, 0 };
+        int rc = zmq_poll (&item, 1, wait);
+        if (rc > 0)
+            return 1;
+        if (rc == 0 && wait >= 0 && zclock_mono () >= deadline)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return zp__fail (ENOTCONN, -1);
+        //  Another signal, or an early wake-up: wait on
+    }
+}
+
+int
+zp__request_send (void *sock, const zp_header_t *header, const zp_part_t *parts,
+                  size_t nparts, int64_t deadline)
+{
+    byte buffer [ZP_HEADER_SIZE];
+    zp__header_encode (header, buffer);
+    //  Once the first frame is queued, the rest of the message is too
+    while (zmq_send (sock, buffer, sizeof buffer, ZMQ_DONTWAIT | (nparts? ZMQ_SNDMORE: 0)) < 0) {
+        int rc = errno == EAGAIN? zp__wait_socket (sock, ZMQ_POLLOUT, deadline)
+                                : zp__fail (ENOTCONN, -1);
+        if (rc <= 0)
+            return zp__fail (rc == 0? ENOTCONN: errno, -1);
+    }
+    for (size_t index = 0; index < nparts; index++)
+        zmq_send (sock, parts [index].data, parts [index].size,
+                  index + 1 < nparts? ZMQ_SNDMORE: 0);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Argument armor
+
+//  0 when self is a usable handle and key a valid key, else -1 EINVAL
+static int
+s_check (zp_state_t *self, const char *key)
+{
+    if (!self || (key && !zp__key_valid (key, strnlen (key, ZP_KEY_MAX + 1))))
+        return zp__fail (EINVAL, -1);
+    return 0;
+}
+
+//  Writes are refused on a view
+static int
+s_check_write (zp_state_t *self, const char *key)
+{
+    if (s_check (self, key) < 0 || !key)
+        return zp__fail (EINVAL, -1);
+    if (self->view)
+        return zp__fail (EACCES, -1);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  One round trip: send the request, wait until deadline for its reply and
+//  keep its payload in self->reply. Returns 0 when the store said OK, else
+//  -1 with errno: the store's status, timeout_errno when the deadline
+//  passed, EINTR. A watcher that gives up withdraws its parked request.
+
+static int
+s_call (zp_state_t *self, int command, int flags, uint64_t seq,
+        const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno)
+{
+    zmsg_destroy (&self->reply);
+    void *dealer = zsock_resolve (self->dealer);
+    zp_header_t header = {
+        .command = (uint8_t) command, .flags = (uint8_t) flags,
+        .request_id = ++self->request_id, .seq = seq
+    };
+    if (zp__request_send (dealer, &header, parts, nparts, deadline) < 0)
+        return -1;
+    while (true) {
+        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, deadline);
+        if (rc <= 0) {
+            int saved = rc == 0? timeout_errno: errno;
+            if (command >= ZP_CMD_WAIT_CHANGE && command <= ZP_CMD_WAIT_AVAILABLE) {
+                header.command = ZP_CMD_CANCEL;
+                zp__request_send (dealer, &header, NULL, 0, 0);
+            }
+            return zp__fail (saved, -1);
+        }
+        zmsg_t *reply = zmsg_recv (dealer);
+        zframe_t *frame = reply? zmsg_pop (reply): NULL;
+        zp_header_t answer;
+        bool ours = frame
+                 && zp__header_decode (&answer, zframe_data (frame), zframe_size (frame)) == 0
+                 && answer.request_id == header.request_id;
+        zframe_destroy (&frame);
+        if (ours) {
+            if (answer.seq > self->seq)
+                self->seq = answer.seq;
+            self->reply = reply;
+            if (answer.status != ZP_STATUS_OK)
+                return zp__fail (zp__status_errno (answer.status), -1);
+            return 0;
+        }
+        //  A late reply to a call that gave up, or garbage: not ours
+        zmsg_destroy (&reply);
+    }
+}
+
+//  A plain call: the handle's timeout; a store that does not answer in
+//  time is gone (ENOTCONN)
+static int
+s_request (zp_state_t *self, int command, int flags, const zp_part_t *parts, size_t nparts)
+{
+    return s_call (self, command, flags, self->seq, parts, nparts,
+                   zp__deadline (self->timeout), ENOTCONN);
+}
+
+static int
+s_request_key (zp_state_t *self, int command, const char *key)
+{
+    zp_part_t part = { key, strlen (key) };
+    return s_request (self, command, 0, &part, 1);
+}
+
+//  The nth payload frame of the last reply, or NULL
+static zframe_t *
+s_reply_frame (zp_state_t *self, size_t index)
+{
+    zframe_t *frame = self->reply? zmsg_first (self->reply): NULL;
+    while (frame && index--)
+        frame = zmsg_next (self->reply);
+    return frame;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Read a key's value, from the store or from the view. The bytes are
+//  borrowed until the next call on the handle.
+
+static int
+s_fetch (zp_state_t *self, const char *key, const byte **data_p, size_t *size_p)
+{
+    if (s_check (self, key) < 0 || !key)
+        return zp__fail (EINVAL, -1);
+    if (self->view) {
+        zchunk_t *chunk = (zchunk_t *) zhashx_lookup (self->view, key);
+        if (!chunk)
+            return zp__fail (ENOENT, -1);
+        *data_p = zchunk_data (chunk);
+        *size_p = zchunk_size (chunk);
+        return 0;
+    }
+    if (s_request_key (self, ZP_CMD_GET, key) < 0)
+        return -1;
+    zframe_t *frame = s_reply_frame (self, 0);
+    if (!frame)
+        return zp__fail (EPROTO, -1);
+    *data_p = zframe_data (frame);
+    *size_p = zframe_size (frame);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Constructor
+
+zp_state_t *
+zp__state_new (const char *endpoint, const char *server_public_key, int timeout_ms)
+{
+    if (!endpoint || (server_public_key && strlen (server_public_key) != 40))
+        return zp__fail (EINVAL, NULL);
+    zp_state_t *self = (zp_state_t *) zmalloc (sizeof (zp_state_t));
+    if (!self)
+        return zp__fail (ENOMEM, NULL);
+    self->timeout = timeout_ms;
+    self->endpoint = strdup (endpoint);
+    if (server_public_key) {
+        self->server_key = strdup (server_public_key);
+        self->cert = zcert_new ();
+    }
+    if (!self->endpoint || (server_public_key && (!self->server_key || !self->cert)))
+        goto failed;
+    self->dealer = zp__state_socket (self);
+    if (!self->dealer)
+        goto failed;
+    //  HELLO: the store is there, and here is where our watchers start
+    if (s_request (self, ZP_CMD_HELLO, 0, NULL, 0) < 0) {
+        errno = errno == EINTR? EINTR: ENOTCONN;
+        goto failed;
+    }
+    return self;
+
+failed:;
+    int saved = errno? errno: ENOMEM;
+    zp_state_destroy (&self);
+    return zp__fail (saved, NULL);
+}
+
+zp_state_t *
+zp_state_connect (const char *endpoint, const char *server_public_key)
+{
+    return zp__state_new (endpoint, server_public_key, ZP_DEFAULT_TIMEOUT);
+}
+
+//  A view: no socket, a local copy of the state
+static zp_state_t *
+s_view_new (void)
+{
+    zp_state_t *self = (zp_state_t *) zmalloc (sizeof (zp_state_t));
+    if (!self)
+        return NULL;
+    self->view = zhashx_new ();
+    if (!self->view) {
+        free (self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->view, (czmq_destructor *) zchunk_destroy);
+    return self;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Destructor
+
+void
+zp_state_destroy (zp_state_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zp_state_t *self = *self_p;
+    zsock_destroy (&self->dealer);
+    zmsg_destroy (&self->reply);
+    zhashx_destroy (&self->view);
+    zcert_destroy (&self->cert);
+    free (self->server_key);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Internals for zp_watch and zp_worker
+
+zsock_t *
+zp__state_socket (zp_state_t *self)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    if (!sock)
+        return zp__fail (ENOMEM, NULL);
+    zsock_set_linger (sock, 0);
+    zsock_set_rcvhwm (sock, 0);  //  Watch streams are paced by their credit
+    if (self->cert) {
+        zcert_apply (self->cert, sock);
+        zsock_set_curve_serverkey (sock, self->server_key);
+    }
+    if (zsock_connect (sock, "%s", self->endpoint) < 0) {
+        zsock_destroy (&sock);
+        return zp__fail (EINVAL, NULL);
+    }
+    return sock;
+}
+
+const char *
+zp__state_endpoint (zp_state_t *self)
+{
+    return self->endpoint;
+}
+
+int
+zp__state_timeout (zp_state_t *self)
+{
+    return self->timeout;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Settings
+
+void
+zp_state_set_timeout (zp_state_t *self, int timeout_ms)
+{
+    if (self)
+        self->timeout = timeout_ms < 0? -1: timeout_ms;
+}
+
+uint64_t
+zp_state_seq (zp_state_t *self)
+{
+    return self? self->seq: 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Setters: all of them store bytes
+
+int
+zp_state_set_bytes (zp_state_t *self, const char *key, const void *data, size_t size)
+{
+    if (s_check_write (self, key) < 0)
+        return -1;
+    if (!data && size)
+        return zp__fail (EINVAL, -1);
+    if (size > ZP_VALUE_MAX)
+        return zp__fail (EMSGSIZE, -1);
+    zp_part_t parts [2] = { { key, strlen (key) }, { data, size } };
+    return s_request (self, ZP_CMD_SET, 0, parts, 2);
+}
+
+int
+zp_state_set_str (zp_state_t *self, const char *key, const char *value)
+{
+    if (!value)
+        return zp__fail (EINVAL, -1);
+    return zp_state_set_bytes (self, key, value, strlen (value));
+}
+
+int
+zp_state_set_int (zp_state_t *self, const char *key, int64_t value)
+{
+    char text [24];
+    snprintf (text, sizeof text, "%" PRId64, value);
+    return zp_state_set_str (self, key, text);
+}
+
+int
+zp_state_set_double (zp_state_t *self, const char *key, double value)
+{
+    //  17 significant digits read back as the same double
+    char text [32];
+    snprintf (text, sizeof text, "%.17g", value);
+    return zp_state_set_str (self, key, text);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Getters: all of them read bytes through s_fetch
+
+char *
+zp_state_get_str (zp_state_t *self, const char *key)
+{
+    const byte *data;
+    size_t size;
+    if (s_fetch (self, key, &data, &size) < 0)
+        return NULL;
+    char *value = strndup ((const char *) data, size);
+    return value? value: zp__fail (ENOMEM, NULL);
+}
+
+int
+zp_state_get_int (zp_state_t *self, const char *key, int64_t *value)
+{
+    const byte *data;
+    size_t size;
+    if (!value)
+        return zp__fail (EINVAL, -1);
+    if (s_fetch (self, key, &data, &size) < 0)
+        return -1;
+    return zp__parse_int (data, size, value)? 0: zp__fail (EINVAL, -1);
+}
+
+int
+zp_state_get_double (zp_state_t *self, const char *key, double *value)
+{
+    const byte *data;
+    size_t size;
+    if (!value)
+        return zp__fail (EINVAL, -1);
+    if (s_fetch (self, key, &data, &size) < 0)
+        return -1;
+    return zp__parse_double (data, size, value)? 0: zp__fail (EINVAL, -1);
+}
+
+zchunk_t *
+zp_state_get_bytes (zp_state_t *self, const char *key)
+{
+    const byte *data;
+    size_t size;
+    if (s_fetch (self, key, &data, &size) < 0)
+        return NULL;
+    zchunk_t *chunk = zchunk_new (data, size);
+    return chunk? chunk: zp__fail (ENOMEM, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Delete, exists, keys, size
+
+int
+zp_state_delete (zp_state_t *self, const char *key)
+{
+    if (s_check_write (self, key) < 0)
+        return -1;
+    return s_request_key (self, ZP_CMD_DEL, key);
+}
+
+bool
+zp_state_exists (zp_state_t *self, const char *key)
+{
+    if (s_check (self, key) < 0 || !key)
+        return zp__fail (EINVAL, false);
+    if (self->view)
+        return zp__fail (0, zhashx_lookup (self->view, key) != NULL);
+    if (s_request_key (self, ZP_CMD_EXISTS, key) == 0)
+        return zp__fail (0, true);
+    return errno == ENOENT? zp__fail (0, false): false;
+}
+
+zlistx_t *
+zp_state_keys (zp_state_t *self, const char *prefix)
+{
+    if (s_check (self, NULL) < 0)
+        return NULL;
+    prefix = prefix? prefix: "";
+    size_t prefix_size = strlen (prefix);
+    zlistx_t *keys = zlistx_new ();
+    if (!keys)
+        return zp__fail (ENOMEM, NULL);
+    zlistx_set_destructor (keys, (czmq_destructor *) zstr_free);
+    zlistx_set_comparator (keys, (czmq_comparator *) strcmp);
+    if (self->view) {
+        for (void *item = zhashx_first (self->view); item; item = zhashx_next (self->view)) {
+            const char *key = (const char *) zhashx_cursor (self->view);
+            if (strncmp (key, prefix, prefix_size) == 0)
+                zlistx_add_end (keys, strdup (key));
+        }
+        zlistx_sort (keys);
+        return keys;
+    }
+    zp_part_t part = { prefix, prefix_size };
+    if (s_request (self, ZP_CMD_KEYS, 0, &part, 1) < 0) {
+        zlistx_destroy (&keys);
+        return NULL;
+    }
+    for (zframe_t *frame = zmsg_first (self->reply); frame; frame = zmsg_next (self->reply))
+        zlistx_add_end (keys, zframe_strdup (frame));
+    return keys;
+}
+
+size_t
+zp_state_size (zp_state_t *self)
+{
+    if (s_check (self, NULL) < 0)
+        return 0;
+    if (self->view)
+        return zp__fail (0, zhashx_size (self->view));
+    if (s_request (self, ZP_CMD_SIZE, 0, NULL, 0) < 0)
+        return 0;
+    zframe_t *frame = s_reply_frame (self, 0);
+    if (!frame || zframe_size (frame) != 8)
+        return zp__fail (EPROTO, 0);
+    return zp__fail (0, (size_t) zp__get_uint64 (zframe_data (frame)));
+}
+
+
+//  --------------------------------------------------------------------------
+//  Atomic operations, applied in the store
+
+int
+zp_state_incr (zp_state_t *self, const char *key, int64_t delta, int64_t *result)
+{
+    if (s_check_write (self, key) < 0)
+        return -1;
+    byte encoded [8];
+    zp__put_uint64 (encoded, (uint64_t) delta);
+    zp_part_t parts [2] = { { key, strlen (key) }, { encoded, sizeof encoded } };
+    if (s_request (self, ZP_CMD_INCR, 0, parts, 2) < 0)
+        return -1;
+    zframe_t *frame = s_reply_frame (self, 0);
+    if (!frame || zframe_size (frame) != 8)
+        return zp__fail (EPROTO, -1);
+    if (result)
+        *result = (int64_t) zp__get_uint64 (zframe_data (frame));
+    return 0;
+}
+
+int
+zp_state_cas_str (zp_state_t *self, const char *key, const char *expected,
+                  const char *value)
+{
+    if (s_check_write (self, key) < 0)
+        return -1;
+    if (!value)
+        return zp__fail (EINVAL, -1);
+    size_t size = strlen (value);
+    if (size > ZP_VALUE_MAX)
+        return zp__fail (EMSGSIZE, -1);
+    zp_part_t parts [3] = {
+        { key, strlen (key) }, { value, size },
+        { expected, expected? strlen (expected): 0 }
+    };
+    return s_request (self, ZP_CMD_CAS, expected? 0: ZP_FLAG_ABSENT, parts, expected? 3: 2);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Watchers: a request the store answers at once or parks
+
+static int
+s_wait (zp_state_t *self, int command, const char *key, const char *value, int timeout_ms)
+{
+    if (s_check (self, key) < 0 || !key || self->view)
+        return zp__fail (EINVAL, -1);
+    zp_part_t parts [2] = { { key, strlen (key) }, { value, value? strlen (value): 0 } };
+    return s_call (self, command, 0, self->seq, parts, value? 2: 1,
+                   zp__deadline (timeout_ms), ETIMEDOUT);
+}
+
+char *
+zp_state_get_when_change (zp_state_t *self, const char *key, int timeout_ms)
+{
+    if (s_wait (self, ZP_CMD_WAIT_CHANGE, key, NULL, timeout_ms) < 0)
+        return NULL;
+    zframe_t *frame = s_reply_frame (self, 0);
+    if (!frame)
+        return zp__fail (EPROTO, NULL);
+    char *value = zframe_strdup (frame);
+    return value? value: zp__fail (ENOMEM, NULL);
+}
+
+int
+zp_state_get_when_equal_str (zp_state_t *self, const char *key, const char *value,
+                             int timeout_ms)
+{
+    if (!value)
+        return zp__fail (EINVAL, -1);
+    return s_wait (self, ZP_CMD_WAIT_EQUAL, key, value, timeout_ms);
+}
+
+int
+zp_state_get_when_available (zp_state_t *self, const char *key, int timeout_ms)
+{
+    return s_wait (self, ZP_CMD_WAIT_AVAILABLE, key, NULL, timeout_ms);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Predicates run on a view: a snapshot of the whole state at one sequence
+//  number, then kept current by a watch that starts at that number
+
+//  Apply one change to a view; takes the value
+static void
+s_view_apply (zp_state_t *view, const char *key, zchunk_t **value_p)
+{
+    if (*value_p)
+        zhashx_update (view->view, key, *value_p);
+    else
+        zhashx_delete (view->view, key);
+    *value_p = NULL;
+}
+
+//  A view of the whole state as of now; NULL with errno
+static zp_state_t *
+s_snapshot (zp_state_t *self)
+{
+    zp_state_t *view = s_view_new ();
+    if (!view)
+        return zp__fail (ENOMEM, NULL);
+    zp_part_t part = { "", 0 };
+    if (s_request (self, ZP_CMD_DUMP, 0, &part, 1) < 0) {
+        zp_state_destroy (&view);
+        return NULL;
+    }
+    zframe_t *key = zmsg_first (self->reply);
+    while (key) {
+        zframe_t *value = zmsg_next (self->reply);
+        char *name = zframe_strdup (key);
+        zchunk_t *chunk = value? zchunk_new (zframe_data (value), zframe_size (value)): NULL;
+        if (name && chunk)
+            s_view_apply (view, name, &chunk);
+        zchunk_destroy (&chunk);
+        zstr_free (&name);
+        key = zmsg_next (self->reply);
+    }
+    view->seq = self->seq;
+    return view;
+}
+
+int
+zp_state_get_when (zp_state_t *self, zp_predicate_fn *predicate, void *arg, int timeout_ms)
+{
+    if (s_check (self, NULL) < 0 || !predicate || self->view)
+        return zp__fail (EINVAL, -1);
+    int64_t deadline = zp__deadline (timeout_ms);
+    int rc = -1;
+    while (rc < 0) {
+        zp_state_t *view = s_snapshot (self);
+        if (!view)
+            return -1;
+        zp_watch_t *watch = NULL;
+        if (predicate (view, arg))
+            rc = 0;
+        else
+            watch = zp__watch_new_from (self, "", view->seq);
+        while (watch) {
+            char *key;
+            zchunk_t *value;
+            if (zp__watch_next_chunk (watch, &key, &value, zp__remaining (deadline)) < 0)
+                break;
+            //  Take every change that is already here, then ask once
+            do {
+                s_view_apply (view, key, &value);
+                zstr_free (&key);
+            } while (zp__watch_next_chunk (watch, &key, &value, 0) == 0);
+            if (errno != ETIMEDOUT)
+                break;
+            if (predicate (view, arg)) {
+                rc = 0;
+                break;
+            }
+        }
+        int saved = errno;
+        zp_watch_destroy (&watch);
+        zp_state_destroy (&view);
+        //  A gap leaves the view behind the store: take a new snapshot
+        if (rc < 0 && saved != EAGAIN)
+            return zp__fail (saved, -1);
+    }
+    return 0;
+}

@@ -1,0 +1,829 @@
+/*  =========================================================================
+    zp_store - the store actor
+
+    One thread owns the map, so every write and every atomic operation is
+    applied in one place, in one order. Each change gets the next sequence
+    number and becomes a zp_change_t shared (never copied) by the map, the
+    bounded change log, the watch streams and the watcher registry.
+
+    Requests arrive on a ROUTER (see zp_proto.h). A watcher request is
+    answered at once when the map or the log already satisfies it; otherwise
+    it is parked with the registry, over the same inproc feed that carries
+    every change, so the registry sees the request and the changes in store
+    order and no change can slip between the check and the parking.
+    =========================================================================
+*/
+
+#include "zp_classes.h"
+
+//  A request has a routing id, a header and at most this many frames
+#define MAX_FRAMES      6
+//  Messages drained from one socket before polling again, so no socket
+//  starves the others
+#define DRAIN_BATCH     256
+
+//  A watch stream: every change under a prefix, paced by the client's credit
+typedef struct {
+    zframe_t *routing_id;       //  The watch socket's routing id
+    char *prefix;               //  Keys watched
+    size_t prefix_size;         //  Length of prefix
+    uint64_t cursor;            //  Last change considered for this stream
+    uint32_t credit;            //  Events the client can still take
+} stream_t;
+
+typedef struct {
+    zsock_t *pipe;              //  Actor command pipe
+    zsock_t *router;            //  Client requests
+    zsock_t *feed;              //  PAIR to the watcher registry
+    zpoller_t *poller;          //  Polls pipe, router and feed
+    bool terminated;            //  Did our owner ask us to quit?
+    zhashx_t *map;              //  key -> zp_change_t holding its value
+    zp_change_t **log;          //  Ring of the latest changes, at seq & log_mask
+    uint64_t log_mask;          //  Log capacity - 1
+    uint64_t log_oldest;        //  Oldest seq in the log; 0 while empty
+    size_t log_bytes;           //  Bytes of values the log holds
+    uint64_t seq;               //  Sequence number of the last change
+    zlistx_t *streams;          //  stream_t, owned
+    zmq_msg_t frames [MAX_FRAMES]; //  The request being handled
+    size_t nframes;             //  Frames in it
+    zp_header_t header;         //  Its decoded header
+    size_t malformed;           //  Malformed requests seen (logged sparsely)
+} self_t;
+
+static void
+    s_self_destroy (self_t **self_p);
+static void
+    s_stream_destroy (stream_t **self_p);
+
+
+//  --------------------------------------------------------------------------
+//  Constructor; NULL with errno when a socket cannot be bound
+
+static self_t *
+s_self_new (zsock_t *pipe, zp_store_args_t *args)
+{
+    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    if (!self)
+        return NULL;
+    self->pipe = pipe;
+    self->log_mask = ZP_LOG_CHANGES - 1;
+    self->log = (zp_change_t **) calloc (ZP_LOG_CHANGES, sizeof (zp_change_t *));
+    self->map = zhashx_new ();
+    self->streams = zlistx_new ();
+    self->router = zsock_new (ZMQ_ROUTER);
+    self->feed = zsock_new (ZMQ_PAIR);
+    if (!self->log || !self->map || !self->streams || !self->router || !self->feed)
+        goto failed;
+    zhashx_set_destructor (self->map, zp__change_destructor);
+    zlistx_set_destructor (self->streams, (czmq_destructor *) s_stream_destroy);
+
+    //  Oversize values get an EMSGSIZE reply; far larger garbage is cut off
+    //  by libzmq before it costs memory
+    zsock_set_maxmsgsize (self->router, ZP_VALUE_MAX + 4096);
+    //  Streams are paced by credit; replies never wait for a slow client
+    zsock_set_sndhwm (self->router, 100000);
+    zsock_set_rcvhwm (self->router, 100000);
+    if (args->cert) {
+        zcert_apply (args->cert, self->router);
+        zsock_set_curve_server (self->router, 1);
+        zsock_set_zap_domain (self->router, "zproc");
+    }
+    //  The feed never blocks the store: the registry keeps up or queues
+    zsock_set_sndhwm (self->feed, 0);
+    zsock_set_rcvhwm (self->feed, 0);
+    if (zsock_bind (self->router, "%s", args->endpoint) < 0
+    ||  zsock_bind (self->feed, "%s", args->feed) < 0)
+        goto failed;
+    self->poller = zpoller_new (self->pipe, self->router, self->feed, NULL);
+    if (!self->poller)
+        goto failed;
+    //  SIGINT is for the owner to act on; the store serves until told to stop
+    zpoller_set_nonstop (self->poller, true);
+    return self;
+
+failed:;
+    int saved = errno? errno: ENOMEM;
+    s_self_destroy (&self);
+    return zp__fail (saved, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Destructor
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    zpoller_destroy (&self->poller);
+    zsock_destroy (&self->feed);
+    zsock_destroy (&self->router);
+    zlistx_destroy (&self->streams);
+    zhashx_destroy (&self->map);
+    if (self->log) {
+        for (uint64_t index = 0; index <= self->log_mask; index++)
+            zp__change_unref (&self->log [index]);
+        free (self->log);
+    }
+    zp__frames_close (self->frames, &self->nframes);
+    free (self);
+    *self_p = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Stream destructor
+
+static void
+s_stream_destroy (stream_t **self_p)
+{
+    stream_t *self = *self_p;
+    if (self) {
+        zframe_destroy (&self->routing_id);
+        free (self->prefix);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Frame access for the request being handled
+
+static size_t
+s_frame_size (self_t *self, size_t index)
+{
+    return zmq_msg_size (&self->frames [index]);
+}
+
+static const void *
+s_frame_data (self_t *self, size_t index)
+{
+    return zmq_msg_data (&self->frames [index]);
+}
+
+//  Copy the key in frame index into buffer (ZP_KEY_MAX + 1 bytes); false
+//  when the frame is missing or the key is not valid
+static bool
+s_frame_key (self_t *self, size_t index, char *buffer)
+{
+    if (index >= self->nframes)
+        return false;
+    size_t size = s_frame_size (self, index);
+    const char *key = (const char *) s_frame_data (self, index);
+    if (!zp__key_valid (key, size))
+        return false;
+    memcpy (buffer, key, size);
+    buffer [size] = 0;
+    return true;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Send a message on a socket: a routing id (a zmq_msg_t or raw bytes),
+//  a header, then data frames. Never blocks: a peer that does not read
+//  loses its replies, not the store's time.
+
+static void
+s_send_header (void *sock, const zp_header_t *header, bool more)
+{
+    byte buffer [ZP_HEADER_SIZE];
+    zp__header_encode (header, buffer);
+    zmq_send (sock, buffer, ZP_HEADER_SIZE, ZMQ_DONTWAIT | (more? ZMQ_SNDMORE: 0));
+}
+
+static void
+s_send_data (void *sock, const void *data, size_t size, bool more)
+{
+    zmq_send (sock, data, size, ZMQ_DONTWAIT | (more? ZMQ_SNDMORE: 0));
+}
+
+//  Reply to the request being handled, with status and up to two frames
+static void
+s_reply (self_t *self, int status, uint64_t seq,
+         const void *data1, size_t size1, const void *data2, size_t size2, int nbr_data)
+{
+    void *router = zsock_resolve (self->router);
+    zp_header_t header = self->header;
+    header.status = (uint8_t) status;
+    header.flags = 0;
+    header.seq = seq;
+    zmq_msg_send (&self->frames [0], router, ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    s_send_header (router, &header, nbr_data > 0);
+    if (nbr_data > 0)
+        s_send_data (router, data1, size1, nbr_data > 1);
+    if (nbr_data > 1)
+        s_send_data (router, data2, size2, false);
+}
+
+static void
+s_reply_status (self_t *self, int status)
+{
+    s_reply (self, status, self->seq, NULL, 0, NULL, 0, 0);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The change log: a ring indexed by sequence number
+
+static void
+s_log_drop_oldest (self_t *self)
+{
+    zp_change_t **slot = &self->log [self->log_oldest & self->log_mask];
+    self->log_bytes -= (*slot)->size;
+    zp__change_unref (slot);
+    self->log_oldest++;
+}
+
+static void
+s_log_append (self_t *self, zp_change_t *change)
+{
+    if (self->log_oldest == 0)
+        self->log_oldest = change->seq;
+    else
+    if (change->seq - self->log_oldest > self->log_mask)
+        s_log_drop_oldest (self);
+    self->log [change->seq & self->log_mask] = zp__change_ref (change);
+    self->log_bytes += change->size;
+    while (self->log_bytes > ZP_LOG_BYTES_MAX && self->log_oldest < change->seq)
+        s_log_drop_oldest (self);
+}
+
+//  The first change in the log after seq `after` whose key equals (or, with
+//  prefix, starts with) key; NULL when the log holds none
+static zp_change_t *
+s_log_find (self_t *self, uint64_t after, const char *key, size_t key_size, bool prefix)
+{
+    if (self->log_oldest == 0)
+        return NULL;
+    uint64_t seq = after + 1 > self->log_oldest? after + 1: self->log_oldest;
+    for (; seq <= self->seq; seq++) {
+        zp_change_t *change = self->log [seq & self->log_mask];
+        if (prefix? change->key_size >= key_size && memcmp (change->key, key, key_size) == 0
+                  : change->key_size == key_size && memcmp (change->key, key, key_size) == 0)
+            return change;
+    }
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Watch streams
+
+static bool
+s_stream_matches (stream_t *stream, zp_change_t *change)
+{
+    return change->key_size >= stream->prefix_size
+        && memcmp (change->key, stream->prefix, stream->prefix_size) == 0;
+}
+
+//  Send one change (or, with change NULL, a gap before seq) to a stream
+static void
+s_stream_send (self_t *self, stream_t *stream, zp_change_t *change, uint64_t gap_seq)
+{
+    void *router = zsock_resolve (self->router);
+    zp_header_t header = { .command = change? ZP_CMD_EVENT: ZP_CMD_GAP };
+    header.seq = change? change->seq: gap_seq;
+    header.flags = change && change->deleted? ZP_FLAG_ABSENT: 0;
+    zmq_send (router, zframe_data (stream->routing_id), zframe_size (stream->routing_id),
+              ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    s_send_header (router, &header, change != NULL);
+    if (change) {
+        s_send_data (router, change->key, change->key_size, !change->deleted);
+        if (!change->deleted)
+            s_send_data (router, change->value, change->size, false);
+    }
+    stream->credit--;
+}
+
+//  Send what the stream has missed, from the log, as far as its credit goes
+static void
+s_stream_catch_up (self_t *self, stream_t *stream)
+{
+    while (stream->credit > 0 && stream->cursor < self->seq) {
+        if (stream->cursor + 1 < self->log_oldest) {
+            s_stream_send (self, stream, NULL, self->log_oldest);
+            stream->cursor = self->log_oldest - 1;
+            continue;
+        }
+        zp_change_t *change = s_log_find (self, stream->cursor, stream->prefix,
+                                          stream->prefix_size, true);
+        if (!change) {
+            stream->cursor = self->seq;
+            break;
+        }
+        s_stream_send (self, stream, change, 0);
+        stream->cursor = change->seq;
+    }
+}
+
+static stream_t *
+s_stream_lookup (self_t *self)
+{
+    size_t size = s_frame_size (self, 0);
+    const void *routing_id = s_frame_data (self, 0);
+    stream_t *stream = (stream_t *) zlistx_first (self->streams);
+    while (stream) {
+        if (zframe_size (stream->routing_id) == size
+        &&  memcmp (zframe_data (stream->routing_id), routing_id, size) == 0)
+            return stream;
+        stream = (stream_t *) zlistx_next (self->streams);
+    }
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Apply a change: number it, put it in the map and the log, hand it to
+//  the streams and the registry. Returns the status for the client.
+
+static int
+s_apply (self_t *self, const char *key, const void *value, size_t size, bool deleted)
+{
+    zp_change_t *change = zp__change_new (self->seq + 1, key, strlen (key), value, size, deleted);
+    if (!change)
+        return ZP_STATUS_TOO_LARGE;
+    self->seq++;
+    if (deleted)
+        zhashx_delete (self->map, key);
+    else
+    if (zhashx_insert (self->map, key, change) == 0)
+        zp__change_ref (change);
+    else
+        zhashx_update (self->map, key, zp__change_ref (change));
+    s_log_append (self, change);
+
+    stream_t *stream = (stream_t *) zlistx_first (self->streams);
+    while (stream) {
+        //  A stream that is behind catches up from the log when credit comes
+        if (stream->cursor + 1 == change->seq) {
+            if (!s_stream_matches (stream, change))
+                stream->cursor = change->seq;
+            else
+            if (stream->credit > 0) {
+                s_stream_send (self, stream, change, 0);
+                stream->cursor = change->seq;
+            }
+        }
+        stream = (stream_t *) zlistx_next (self->streams);
+    }
+    //  The registry takes over our reference
+    byte kind = 'C';
+    void *feed = zsock_resolve (self->feed);
+    zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
+    zmq_send (feed, &change, sizeof (change), 0);
+    return ZP_STATUS_OK;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Value helpers
+
+static bool
+s_value_equals (zp_change_t *change, const void *data, size_t size)
+{
+    return change && change->size == size && memcmp (change->value, data, size) == 0;
+}
+
+//  Reserved keys ("$...") are written by zproc itself, never by clients
+static bool
+s_key_reserved (const char *key)
+{
+    return key [0] == '$';
+}
+
+
+//  --------------------------------------------------------------------------
+//  Commands; each replies to the request being handled
+
+static void
+s_get (self_t *self, const char *key)
+{
+    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
+    if (change)
+        s_reply (self, ZP_STATUS_OK, self->seq, change->value, change->size, NULL, 0, 1);
+    else
+        s_reply_status (self, ZP_STATUS_NOT_FOUND);
+}
+
+static void
+s_set (self_t *self, const char *key)
+{
+    if (self->nframes != 4)
+        s_reply_status (self, ZP_STATUS_PROTOCOL);
+    else
+    if (s_key_reserved (key))
+        s_reply_status (self, ZP_STATUS_DENIED);
+    else
+    if (s_frame_size (self, 3) > ZP_VALUE_MAX)
+        s_reply_status (self, ZP_STATUS_TOO_LARGE);
+    else
+        s_reply_status (self, s_apply (self, key, s_frame_data (self, 3),
+                                       s_frame_size (self, 3), false));
+}
+
+static void
+s_delete (self_t *self, const char *key)
+{
+    if (s_key_reserved (key))
+        s_reply_status (self, ZP_STATUS_DENIED);
+    else
+    if (!zhashx_lookup (self->map, key))
+        s_reply_status (self, ZP_STATUS_NOT_FOUND);
+    else
+        s_reply_status (self, s_apply (self, key, NULL, 0, true));
+}
+
+static void
+s_incr (self_t *self, const char *key)
+{
+    if (self->nframes != 4 || s_frame_size (self, 3) != 8) {
+        s_reply_status (self, ZP_STATUS_PROTOCOL);
+        return;
+    }
+    if (s_key_reserved (key)) {
+        s_reply_status (self, ZP_STATUS_DENIED);
+        return;
+    }
+    int64_t delta = (int64_t) zp__get_uint64 ((const byte *) s_frame_data (self, 3));
+    int64_t value = 0;
+    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
+    if ((change && !zp__parse_int (change->value, change->size, &value))
+    ||  __builtin_add_overflow (value, delta, &value)) {
+        s_reply_status (self, ZP_STATUS_INVALID);
+        return;
+    }
+    char text [24];
+    int size = snprintf (text, sizeof text, "%" PRId64, value);
+    int status = s_apply (self, key, text, (size_t) size, false);
+    byte result [8];
+    zp__put_uint64 (result, (uint64_t) value);
+    if (status == ZP_STATUS_OK)
+        s_reply (self, status, self->seq, result, sizeof result, NULL, 0, 1);
+    else
+        s_reply_status (self, status);
+}
+
+static void
+s_cas (self_t *self, const char *key)
+{
+    bool expect_absent = (self->header.flags & ZP_FLAG_ABSENT) != 0;
+    if (self->nframes != (expect_absent? 4u: 5u)) {
+        s_reply_status (self, ZP_STATUS_PROTOCOL);
+        return;
+    }
+    if (s_key_reserved (key)) {
+        s_reply_status (self, ZP_STATUS_DENIED);
+        return;
+    }
+    if (s_frame_size (self, 3) > ZP_VALUE_MAX) {
+        s_reply_status (self, ZP_STATUS_TOO_LARGE);
+        return;
+    }
+    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
+    bool matches = expect_absent? change == NULL
+                 : s_value_equals (change, s_frame_data (self, 4), s_frame_size (self, 4));
+    if (!matches)
+        s_reply_status (self, ZP_STATUS_CONFLICT);
+    else
+        s_reply_status (self, s_apply (self, key, s_frame_data (self, 3),
+                                       s_frame_size (self, 3), false));
+}
+
+//  The keys under the prefix in frame 2, sorted
+static zlistx_t *
+s_keys_under (self_t *self)
+{
+    const char *prefix = self->nframes > 2? (const char *) s_frame_data (self, 2): "";
+    size_t prefix_size = self->nframes > 2? s_frame_size (self, 2): 0;
+    zlistx_t *keys = zlistx_new ();
+    if (!keys)
+        return NULL;
+    zlistx_set_comparator (keys, (czmq_comparator *) strcmp);
+    for (zp_change_t *change = (zp_change_t *) zhashx_first (self->map); change;
+         change = (zp_change_t *) zhashx_next (self->map))
+        if (change->key_size >= prefix_size && memcmp (change->key, prefix, prefix_size) == 0)
+            zlistx_add_end (keys, change->key);
+    zlistx_sort (keys);
+    return keys;
+}
+
+//  KEYS replies with the keys; DUMP with key, value pairs
+static void
+s_keys (self_t *self, bool with_values)
+{
+    zlistx_t *keys = s_keys_under (self);
+    if (!keys) {
+        s_reply_status (self, ZP_STATUS_TOO_LARGE);
+        return;
+    }
+    void *router = zsock_resolve (self->router);
+    zp_header_t header = self->header;
+    header.status = ZP_STATUS_OK;
+    header.seq = self->seq;
+    zmq_msg_send (&self->frames [0], router, ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    s_send_header (router, &header, zlistx_size (keys) > 0);
+    const char *key = (const char *) zlistx_first (keys);
+    while (key) {
+        const char *next = (const char *) zlistx_next (keys);
+        s_send_data (router, key, strlen (key), with_values || next);
+        if (with_values) {
+            zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
+            s_send_data (router, change->value, change->size, next != NULL);
+        }
+        key = next;
+    }
+    zlistx_destroy (&keys);
+}
+
+static void
+s_size (self_t *self)
+{
+    byte count [8];
+    zp__put_uint64 (count, zhashx_size (self->map));
+    s_reply (self, ZP_STATUS_OK, self->seq, count, sizeof count, NULL, 0, 1);
+}
+
+//  Hand the request being handled to the registry, to wait for a change
+static void
+s_park (self_t *self)
+{
+    void *feed = zsock_resolve (self->feed);
+    byte kind = 'P';
+    zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
+    for (size_t index = 0; index < self->nframes; index++)
+        zmq_msg_send (&self->frames [index], feed, index + 1 < self->nframes? ZMQ_SNDMORE: 0);
+}
+
+static void
+s_wait_change (self_t *self, const char *key)
+{
+    //  The first change the client has not seen, if the log still has it;
+    //  when the log has dropped it, the current value is the best answer
+    zp_change_t *change = NULL;
+    if (self->header.seq < self->seq) {
+        change = s_log_find (self, self->header.seq, key, strlen (key), false);
+        if (!change && self->header.seq + 1 < self->log_oldest) {
+            change = (zp_change_t *) zhashx_lookup (self->map, key);
+            if (change && change->seq <= self->header.seq)
+                change = NULL;
+        }
+    }
+    if (!change)
+        s_park (self);
+    else
+    if (change->deleted)
+        s_reply (self, ZP_STATUS_NOT_FOUND, change->seq, NULL, 0, NULL, 0, 0);
+    else
+        s_reply (self, ZP_STATUS_OK, change->seq, change->value, change->size, NULL, 0, 1);
+}
+
+static void
+s_wait_equal (self_t *self, const char *key)
+{
+    if (self->nframes != 4)
+        s_reply_status (self, ZP_STATUS_PROTOCOL);
+    else
+    if (s_value_equals ((zp_change_t *) zhashx_lookup (self->map, key),
+                        s_frame_data (self, 3), s_frame_size (self, 3)))
+        s_reply_status (self, ZP_STATUS_OK);
+    else
+        s_park (self);
+}
+
+static void
+s_wait_available (self_t *self, const char *key)
+{
+    if (zhashx_lookup (self->map, key))
+        s_reply_status (self, ZP_STATUS_OK);
+    else
+        s_park (self);
+}
+
+static void
+s_watch (self_t *self)
+{
+    if (self->nframes != 4 || s_frame_size (self, 3) != 4 || s_stream_lookup (self)) {
+        s_reply_status (self, ZP_STATUS_PROTOCOL);
+        return;
+    }
+    stream_t *stream = (stream_t *) zmalloc (sizeof (stream_t));
+    if (stream) {
+        stream->prefix_size = s_frame_size (self, 2);
+        stream->prefix = (char *) malloc (stream->prefix_size + 1);
+        stream->routing_id = zframe_new (s_frame_data (self, 0), s_frame_size (self, 0));
+    }
+    if (!stream || !stream->prefix || !stream->routing_id) {
+        s_stream_destroy (&stream);
+        s_reply_status (self, ZP_STATUS_TOO_LARGE);
+        return;
+    }
+    memcpy (stream->prefix, s_frame_data (self, 2), stream->prefix_size);
+    stream->prefix [stream->prefix_size] = 0;
+    const byte *credit = (const byte *) s_frame_data (self, 3);
+    stream->credit = ((uint32_t) credit [0] << 24) | ((uint32_t) credit [1] << 16)
+                   | ((uint32_t) credit [2] << 8) | credit [3];
+    //  A baseline from the future would skip changes: clamp it
+    stream->cursor = self->header.seq < self->seq? self->header.seq: self->seq;
+    zlistx_add_end (self->streams, stream);
+    s_reply_status (self, ZP_STATUS_OK);
+    s_stream_catch_up (self, stream);
+}
+
+static void
+s_credit (self_t *self)
+{
+    stream_t *stream = s_stream_lookup (self);
+    if (stream) {
+        uint64_t credit = (uint64_t) stream->credit + self->header.seq;
+        stream->credit = credit > UINT32_MAX? UINT32_MAX: (uint32_t) credit;
+        s_stream_catch_up (self, stream);
+    }
+}
+
+//  CANCEL from a watch socket ends its stream; from a state handle it
+//  withdraws a parked request
+static void
+s_cancel (self_t *self)
+{
+    stream_t *stream = s_stream_lookup (self);
+    if (stream) {
+        void *handle = zlistx_find (self->streams, stream);
+        zlistx_delete (self->streams, handle);
+    }
+    else {
+        void *feed = zsock_resolve (self->feed);
+        byte kind = 'X';
+        zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
+        zmq_msg_send (&self->frames [0], feed, ZMQ_SNDMORE);
+        zmq_msg_send (&self->frames [1], feed, 0);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Receive one message from sock into self->frames, without waiting.
+//  Returns the number of frames it had, 0 when none is waiting.
+
+static size_t
+s_recv_frames (self_t *self, void *sock)
+{
+    return zp__frames_recv (sock, self->frames, MAX_FRAMES, &self->nframes);
+}
+
+static void
+s_log_malformed (self_t *self, const char *why)
+{
+    //  Log the first one and then every thousandth, never each one
+    if (self->malformed++ % 1000 == 0)
+        zsys_warning ("zproc store: dropped a malformed request (%s), %zu so far",
+                      why, self->malformed);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Handle one client request
+
+static void
+s_handle_request (self_t *self, size_t count)
+{
+    if (count > MAX_FRAMES || count < 2
+    ||  zp__header_decode (&self->header, (const byte *) s_frame_data (self, 1),
+                           s_frame_size (self, 1)) < 0) {
+        //  Without a valid header there is nobody to answer
+        s_log_malformed (self, count > MAX_FRAMES? "too many frames": "bad header");
+        return;
+    }
+    char key [ZP_KEY_MAX + 1];
+    int command = self->header.command;
+    bool keyed = command == ZP_CMD_GET || command == ZP_CMD_SET || command == ZP_CMD_DEL
+              || command == ZP_CMD_EXISTS || command == ZP_CMD_INCR || command == ZP_CMD_CAS
+              || command == ZP_CMD_WAIT_CHANGE || command == ZP_CMD_WAIT_EQUAL
+              || command == ZP_CMD_WAIT_AVAILABLE;
+    if (keyed && !s_frame_key (self, 2, key)) {
+        s_reply_status (self, ZP_STATUS_INVALID);
+        return;
+    }
+    switch (command) {
+        case ZP_CMD_HELLO:          s_reply_status (self, ZP_STATUS_OK); break;
+        case ZP_CMD_GET:            s_get (self, key); break;
+        case ZP_CMD_SET:            s_set (self, key); break;
+        case ZP_CMD_DEL:            s_delete (self, key); break;
+        case ZP_CMD_EXISTS:
+            s_reply_status (self, zhashx_lookup (self->map, key)? ZP_STATUS_OK
+                                                                : ZP_STATUS_NOT_FOUND);
+            break;
+        case ZP_CMD_KEYS:           s_keys (self, false); break;
+        case ZP_CMD_DUMP:           s_keys (self, true); break;
+        case ZP_CMD_SIZE:           s_size (self); break;
+        case ZP_CMD_INCR:           s_incr (self, key); break;
+        case ZP_CMD_CAS:            s_cas (self, key); break;
+        case ZP_CMD_WAIT_CHANGE:    s_wait_change (self, key); break;
+        case ZP_CMD_WAIT_EQUAL:     s_wait_equal (self, key); break;
+        case ZP_CMD_WAIT_AVAILABLE: s_wait_available (self, key); break;
+        case ZP_CMD_WATCH:          s_watch (self); break;
+        case ZP_CMD_CREDIT:         s_credit (self); break;
+        case ZP_CMD_CANCEL:         s_cancel (self); break;
+        default:
+            s_log_malformed (self, "unknown command");
+            s_reply_status (self, ZP_STATUS_PROTOCOL);
+    }
+}
+
+static void
+s_handle_router (self_t *self)
+{
+    void *router = zsock_resolve (self->router);
+    for (int batch = 0; batch < DRAIN_BATCH; batch++) {
+        size_t count = s_recv_frames (self, router);
+        if (count == 0)
+            break;
+        s_handle_request (self, count);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  The registry sends replies for parked requests: 'R', routing id, header
+//  and payload, which we pass on to the client as they are
+
+static void
+s_handle_feed (self_t *self)
+{
+    void *feed = zsock_resolve (self->feed);
+    void *router = zsock_resolve (self->router);
+    for (int batch = 0; batch < DRAIN_BATCH; batch++) {
+        size_t count = s_recv_frames (self, feed);
+        if (count == 0)
+            break;
+        if (count < 3 || count > MAX_FRAMES || s_frame_size (self, 0) != 1)
+            continue;           //  The registry is ours: this cannot happen
+        for (size_t index = 1; index < self->nframes; index++)
+            zmq_msg_send (&self->frames [index], router,
+                          ZMQ_DONTWAIT | (index + 1 < self->nframes? ZMQ_SNDMORE: 0));
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Commands from the owner
+
+static void
+s_handle_pipe (self_t *self)
+{
+    zmsg_t *request = zmsg_recv (self->pipe);
+    if (!request) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (request);
+    if (command && streq (command, "$TERM")) {
+        s_handle_feed (self);   //  Last replies of the registry go out first
+        self->terminated = true;
+    }
+    else
+    if (command && streq (command, "BIND")) {
+        char *endpoint = zmsg_popstr (request);
+        int rc = endpoint? zsock_bind (self->router, "%s", endpoint): -1;
+        if (rc < 0)
+            zsock_send (self->pipe, "si", "", endpoint? errno: EINVAL);
+        else {
+            char *bound = zsock_last_endpoint (self->router);
+            zsock_send (self->pipe, "si", bound, 0);
+            zstr_free (&bound);
+        }
+        zstr_free (&endpoint);
+    }
+    else
+        zsys_error ("zproc store: invalid pipe command '%s'", command? command: "");
+    zstr_free (&command);
+    zmsg_destroy (&request);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The actor
+
+void
+zp_store_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_self_new (pipe, (zp_store_args_t *) args);
+    zsock_signal (pipe, 0);
+    zsock_send (pipe, "i", self? 0: errno);
+    if (!self)
+        return;
+    while (!self->terminated) {
+        void *which = zpoller_wait (self->poller, -1);
+        if (which == self->router)
+            s_handle_router (self);
+        else
+        if (which == self->feed)
+            s_handle_feed (self);
+        else
+        if (which == self->pipe)
+            s_handle_pipe (self);
+    }
+    s_self_destroy (&self);
+}

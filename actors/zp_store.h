@@ -1,0 +1,30 @@
+/*  =========================================================================
+    zp_store - the store actor: the key/value map, numbered changes, the
+    bounded change log and the watch streams
+
+    Start it with zactor_new (zp_store_actor, &args). After zactor_new the
+    actor sends its start-up status as a message: zsock_recv (actor, "i",
+    &rc), 0 or an errno. Commands on the pipe:
+        BIND endpoint   -> "si": the endpoint bound (or ""), 0 or errno
+        $TERM           stop, after forwarding the registry's last replies
+    =========================================================================
+*/
+
+#ifndef ZP_STORE_H_INCLUDED
+#define ZP_STORE_H_INCLUDED
+
+//  How many changes the log keeps (a power of two), and how many bytes of
+//  values at most; the older changes are dropped first
+#define ZP_LOG_CHANGES      65536
+#define ZP_LOG_BYTES_MAX    (64 * 1024 * 1024)
+
+typedef struct {
+    const char *endpoint;       //  ipc endpoint to bind the store on
+    const char *feed;           //  inproc endpoint shared with the registry
+    zcert_t *cert;              //  Server certificate when CURVE is on, else NULL
+} zp_store_args_t;
+
+void
+    zp_store_actor (zsock_t *pipe, void *args);
+
+#endif

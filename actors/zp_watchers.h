@@ -1,0 +1,29 @@
+/*  =========================================================================
+    zp_watchers - the watcher registry actor: parked watcher requests
+
+    The store parks here every watcher request it cannot answer at once
+    (a key changed, a key equals a value, a key exists), and sends every
+    change over the same inproc feed, in store order. A change touches only
+    the requests parked on its key: no scan of the others.
+
+    Start it with zactor_new (zp_watchers_actor, &args). After zactor_new
+    the actor sends its start-up status: zsock_recv (actor, "i", &rc).
+    Commands on the pipe:
+        SHUTDOWN    answer every parked request with EINTR and every later
+                    one too; replies with a signal
+        COUNT       -> "8": the number of parked requests
+        $TERM       stop
+    =========================================================================
+*/
+
+#ifndef ZP_WATCHERS_H_INCLUDED
+#define ZP_WATCHERS_H_INCLUDED
+
+typedef struct {
+    const char *feed;           //  inproc endpoint the store has bound
+} zp_watchers_args_t;
+
+void
+    zp_watchers_actor (zsock_t *pipe, void *args);
+
+#endif

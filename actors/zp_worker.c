@@ -1,0 +1,215 @@
+/*  =========================================================================
+    zp_worker - inside a worker process: its state handle and mailbox
+
+    A mailbox is a PULL socket the worker binds at ipc://DIR/mbox-NAME in
+    the context's private directory; a sender connects a PUSH socket to it.
+    Every mailbox message starts with a frame naming its sender, which
+    zp_worker_recv takes off (zp_worker_sender tells it).
+    =========================================================================
+*/
+
+#include "zp_classes.h"
+
+struct _zp_worker_t {
+    char *name;                 //  Our worker name
+    char *dir;                  //  The context's socket directory
+    zp_state_t *state;          //  Our state handle
+    zsock_t *mailbox;           //  Our mailbox (PULL)
+    zhashx_t *peers;            //  name -> PUSH socket to that mailbox
+    char *sender;               //  Sender of the last message received
+    bool terminated;            //  $TERM received: every recv is EINTR
+};
+
+#define TERM_COMMAND    "$TERM"
+
+
+//  --------------------------------------------------------------------------
+//  Mailbox helpers, shared with zp_proc and the reaper
+
+bool
+zp__name_valid (const char *name)
+{
+    if (!name || !*name)
+        return false;
+    size_t size = 0;
+    for (; name [size]; size++)
+        if (size >= ZP_NAME_MAX
+        || !(isalnum ((byte) name [size]) || strchr ("._-", name [size])))
+            return false;
+    return true;
+}
+
+char *
+zp__mailbox_endpoint (const char *dir, const char *name)
+{
+    return zsys_sprintf ("ipc://%s/mbox-%s", dir, name);
+}
+
+zsock_t *
+zp__mailbox_connect (const char *dir, const char *name)
+{
+    char *endpoint = zp__mailbox_endpoint (dir, name);
+    zsock_t *push = endpoint? zsock_new (ZMQ_PUSH): NULL;
+    if (push) {
+        zsock_set_linger (push, 1000);  //  Let queued messages reach a live peer
+        if (zsock_connect (push, "%s", endpoint) < 0)
+            zsock_destroy (&push);
+    }
+    zstr_free (&endpoint);
+    return push? push: zp__fail (ENOMEM, NULL);
+}
+
+int
+zp__mailbox_send (zsock_t *push, const char *from, zmsg_t **msg_p, int timeout_ms)
+{
+    void *sock = zsock_resolve (push);
+    int rc = zp__wait_socket (sock, ZMQ_POLLOUT, zp__deadline (timeout_ms));
+    if (rc <= 0)
+        return zp__fail (rc == 0? EAGAIN: errno, -1);
+    //  The first frame is in, so is the rest: a message arrives whole
+    size_t remaining = zmsg_size (*msg_p);
+    if (zmq_send (sock, from, strlen (from), ZMQ_DONTWAIT | (remaining? ZMQ_SNDMORE: 0)) < 0)
+        return zp__fail (EAGAIN, -1);
+    for (zframe_t *frame = zmsg_first (*msg_p); frame; frame = zmsg_next (*msg_p))
+        zmq_send (sock, zframe_data (frame), zframe_size (frame), --remaining? ZMQ_SNDMORE: 0);
+    zmsg_destroy (msg_p);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Constructor and destructor, called in the child
+
+void
+zp__worker_destroy (zp_worker_t **self_p)
+{
+    zp_worker_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->peers);
+    zsock_destroy (&self->mailbox);
+    zp_state_destroy (&self->state);
+    free (self->sender);
+    free (self->dir);
+    free (self->name);
+    free (self);
+    *self_p = NULL;
+}
+
+zp_worker_t *
+zp__worker_new (const char *name, const char *dir, const char *endpoint,
+                const char *server_public_key)
+{
+    zp_worker_t *self = (zp_worker_t *) zmalloc (sizeof (zp_worker_t));
+    if (!self)
+        return zp__fail (ENOMEM, NULL);
+    self->name = strdup (name);
+    self->dir = strdup (dir);
+    self->peers = zhashx_new ();
+    self->mailbox = zsock_new (ZMQ_PULL);
+    if (!self->name || !self->dir || !self->peers || !self->mailbox)
+        goto failed;
+    zhashx_set_destructor (self->peers, (czmq_destructor *) zsock_destroy);
+    char *mailbox = zp__mailbox_endpoint (dir, name);
+    int rc = mailbox? zsock_bind (self->mailbox, "%s", mailbox): -1;
+    zstr_free (&mailbox);
+    if (rc < 0)
+        goto failed;
+    self->state = zp__state_new (endpoint, server_public_key, ZP_DEFAULT_TIMEOUT);
+    if (!self->state)
+        goto failed;
+    return self;
+
+failed:;
+    int saved = errno? errno: ENOMEM;
+    zp__worker_destroy (&self);
+    return zp__fail (saved, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Accessors
+
+zp_state_t *
+zp_worker_state (zp_worker_t *self)
+{
+    return self? self->state: zp__fail (EINVAL, NULL);
+}
+
+const char *
+zp_worker_name (zp_worker_t *self)
+{
+    return self? self->name: zp__fail (EINVAL, NULL);
+}
+
+const char *
+zp_worker_sender (zp_worker_t *self)
+{
+    return self? self->sender: zp__fail (EINVAL, NULL);
+}
+
+zsock_t *
+zp_worker_mailbox (zp_worker_t *self)
+{
+    return self? self->mailbox: zp__fail (EINVAL, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Receive the next mailbox message
+
+zmsg_t *
+zp_worker_recv (zp_worker_t *self, int timeout_ms)
+{
+    if (!self)
+        return zp__fail (EINVAL, NULL);
+    if (self->terminated)
+        return zp__fail (EINTR, NULL);
+    void *mailbox = zsock_resolve (self->mailbox);
+    int64_t deadline = zp__deadline (timeout_ms);
+    while (true) {
+        int rc = zp__wait_socket (mailbox, ZMQ_POLLIN, deadline);
+        if (rc <= 0)
+            return zp__fail (rc == 0? ETIMEDOUT: errno, NULL);
+        zmsg_t *msg = zmsg_recv (mailbox);
+        char *sender = msg? zmsg_popstr (msg): NULL;
+        if (!sender) {
+            zmsg_destroy (&msg);
+            continue;
+        }
+        free (self->sender);
+        self->sender = sender;
+        zframe_t *first = zmsg_first (msg);
+        if (zmsg_size (msg) == 1 && zframe_streq (first, TERM_COMMAND)) {
+            self->terminated = true;
+            zmsg_destroy (&msg);
+            return zp__fail (EINTR, NULL);
+        }
+        return msg;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Send a message to another worker of the context
+
+int
+zp_worker_send (zp_worker_t *self, const char *to, zmsg_t **msg_p)
+{
+    if (!self || !zp__name_valid (to) || !msg_p || !*msg_p)
+        return zp__fail (EINVAL, -1);
+    zsock_t *push = (zsock_t *) zhashx_lookup (self->peers, to);
+    if (!push) {
+        //  A worker's mailbox exists from its start: no file, no worker
+        char *path = zsys_sprintf ("%s/mbox-%s", self->dir, to);
+        bool known = path && access (path, F_OK) == 0;
+        zstr_free (&path);
+        if (!known)
+            return zp__fail (ENOENT, -1);
+        push = zp__mailbox_connect (self->dir, to);
+        if (!push)
+            return -1;
+        zhashx_insert (self->peers, to, push);
+    }
+    return zp__mailbox_send (push, self->name, msg_p, zp__state_timeout (self->state));
+}

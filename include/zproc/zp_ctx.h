@@ -1,0 +1,97 @@
+/*  =========================================================================
+    zp_ctx - the context: store, watcher registry and reaper (parent side)
+
+    A context owns a private socket directory (mode 0700, under $TMPDIR or
+    /tmp), three actors and every worker it spawns. Destroying it stops and
+    reaps every worker, stops the actors and removes the directory.
+    A context is used from the thread that created it, which is also the
+    thread that forks: workers die with that thread (PR_SET_PDEATHSIG).
+    =========================================================================
+*/
+
+#ifndef ZP_CTX_H_INCLUDED
+#define ZP_CTX_H_INCLUDED
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Create a context: makes the socket directory and starts the store, the
+//  watcher registry and the reaper. CURVE is on for every socket when the
+//  environment holds ZPROC_CURVE=1. Returns NULL with errno set when the
+//  directory or an actor cannot be made. The caller owns the context.
+zp_ctx_t *
+    zp_ctx_new (void);
+
+//  Stop every worker ($TERM in its mailbox, SIGTERM after the grace period,
+//  then SIGKILL), reap them all, stop the actors, remove the socket
+//  directory. Parked watchers get EINTR. Nulls *self_p; safe on NULL.
+void
+    zp_ctx_destroy (zp_ctx_t **self_p);
+
+//  The store's ipc endpoint, e.g. "ipc:///tmp/zproc-XXXXXX/store". Owned by
+//  the context. NULL with EINVAL when self is NULL.
+const char *
+    zp_ctx_endpoint (zp_ctx_t *self);
+
+//  The parent's own state handle, owned by the context (do not destroy it).
+//  NULL with EINVAL when self is NULL.
+zp_state_t *
+    zp_ctx_state (zp_ctx_t *self);
+
+//  Fork one worker named name (NULL: "worker-N") running fn (self, props),
+//  and return when it is connected and ready. The child gets a fresh
+//  ZeroMQ context, its own state handle and a mailbox. Returns a handle
+//  owned by the context, or NULL with errno: EINVAL (bad name, NULL fn, or
+//  the name is taken), EAGAIN/ENOMEM (fork failed), ENOTCONN (the worker
+//  could not reach the store), EINTR (interrupted while waiting).
+zp_proc_t *
+    zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props);
+
+//  Seed parity: register one worker per function in the NULL-terminated
+//  list, each named after its position ("worker-N"); zp_ctx_start_all
+//  starts them. Returns 0, or -1 with EINVAL.
+int
+    zp_ctx_process_factory (zp_ctx_t *self, void *props, zp_worker_fn *fn, ...);
+
+//  Start every registered worker that has not started yet. Returns 0, or -1
+//  with the errno of the first zp_ctx_spawn that failed (the others still
+//  start).
+int
+    zp_ctx_start_all (zp_ctx_t *self);
+
+//  Wait until every worker of this context has exited; timeout_ms -1 waits
+//  forever. Returns 0, or -1 with ETIMEDOUT or EINTR (SIGINT/SIGTERM).
+int
+    zp_ctx_wait_all (zp_ctx_t *self, int timeout_ms);
+
+//  The number of workers spawned and not yet reaped. 0 when self is NULL.
+size_t
+    zp_ctx_running (zp_ctx_t *self);
+
+//  The store's CURVE public key (Z85, 40 characters), owned by the context;
+//  NULL (errno 0) when CURVE is off, NULL with EINVAL when self is NULL.
+const char *
+    zp_ctx_public_key (zp_ctx_t *self);
+
+//  Also serve the store on endpoint, e.g. "tcp://127.0.0.1:*". Returns the
+//  endpoint actually bound (owned by the context), or NULL with errno:
+//  EINVAL (bad endpoint), EADDRINUSE, or what zmq_bind reported.
+const char *
+    zp_ctx_bind (zp_ctx_t *self, const char *endpoint);
+
+//  How long zp_ctx_destroy waits after $TERM before SIGTERM, and after
+//  SIGTERM before SIGKILL (default 1000 ms). Negative values are ignored.
+void
+    zp_ctx_set_grace (zp_ctx_t *self, int grace_ms);
+
+//  Find a worker by name; NULL with ENOENT when there is none. The handle is
+//  owned by the context.
+zp_proc_t *
+    zp_ctx_proc (zp_ctx_t *self, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
