@@ -331,6 +331,17 @@ zp_ctx_wait_all (zp_ctx_t *self, int timeout_ms)
 //  --------------------------------------------------------------------------
 //  In the child: become the worker, run it, leave. Never returns.
 
+//  The worker of this process, if it is a worker
+static zp_worker_t *s_worker = NULL;
+
+//  A worker body that calls exit () still closes its sockets before CZMQ's
+//  own atexit handler (registered earlier, so run later) looks for them
+static void
+s_worker_atexit (void)
+{
+    zp__worker_destroy (&s_worker);
+}
+
 static void
 s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
              int ready_fd, pid_t parent)
@@ -342,14 +353,16 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     if (getppid () != parent)
         _exit (EXIT_FAILURE);
     //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
-    zp_worker_t *worker = zp__worker_new (name, self->dir, self->endpoint, NULL);
-    int status = worker? 0: errno? errno: EIO;
+    s_worker = zp__worker_new (name, self->dir, self->endpoint, NULL);
+    int status = s_worker? 0: errno? errno: EIO;
     if (write (ready_fd, &status, sizeof status) != (ssize_t) sizeof status)
         status = EPIPE;
     close (ready_fd);
-    if (worker && status == 0)
-        fn (worker, props);
-    zp__worker_destroy (&worker);
+    if (s_worker && status == 0) {
+        atexit (s_worker_atexit);
+        fn (s_worker, props);
+    }
+    zp__worker_destroy (&s_worker);
     zsys_shutdown ();
     fflush (NULL);
     //  Not exit: the parent's atexit handlers (zsys_shutdown of its sockets,
