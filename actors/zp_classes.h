@@ -24,6 +24,14 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+//  A context's CURVE keys, made by zp_ctx_new when CURVE is on and
+//  inherited by its workers through fork's copy of memory, never on disk
+typedef struct {
+    zcert_t *store;             //  The store's keypair
+    zcert_t *client;            //  The certificate the context issues to its processes
+    zcert_t *mailbox;           //  The keypair every mailbox serves with
+} zp_keys_t;
+
 #include "zp_proto.h"
 #include "zp_change.h"
 #include "zp_store.h"
@@ -36,13 +44,15 @@
 //  Default timeout of a plain state call, msecs
 #define ZP_DEFAULT_TIMEOUT      5000
 
+
 //  ---------------------------------------------------------------------------
 //  zp_state internals (zp_state.c)
 
 //  Make a DEALER socket connected to the store the handle talks to, set up
-//  as the handle is (CURVE, linger). NULL with errno on failure.
+//  as the handle is (CURVE, linger); with monitor, handshake failures are
+//  reported there. NULL with errno on failure.
 zsock_t *
-    zp__state_socket (zp_state_t *self);
+    zp__state_socket (zp_state_t *self, const char *monitor);
 
 //  The handle's store endpoint (owned by the handle)
 const char *
@@ -66,10 +76,11 @@ int
                       size_t nparts, int64_t deadline);
 
 //  Wait until sock is readable (ZMQ_POLLIN) or writable (ZMQ_POLLOUT), or
-//  until deadline (zclock_mono msecs, -1 never). Returns 1 ready, 0 timed
+//  other (may be NULL) is readable, or deadline (zclock_mono msecs, -1
+//  never). Returns 1 when sock is ready, 2 when other is readable, 0 timed
 //  out, -1 with EINTR (SIGINT/SIGTERM: zsys_interrupted).
 int
-    zp__wait_socket (void *sock, short events, int64_t deadline);
+    zp__wait_socket (void *sock, short events, void *other, int64_t deadline);
 
 //  Deadline for a timeout in msecs: -1 stays -1 (never)
 int64_t
@@ -83,10 +94,12 @@ int
 bool
     zp__name_valid (const char *name);
 
-//  Make a state handle connected to endpoint, inside a forked child or the
-//  parent. Same as zp_state_connect, with the handle's timeout set.
+//  Make a state handle connected to endpoint. server_public_key NULL: no
+//  CURVE; else cert is the client certificate to present (copied), or NULL
+//  for a fresh one. NULL with errno as zp_state_connect.
 zp_state_t *
-    zp__state_new (const char *endpoint, const char *server_public_key, int timeout_ms);
+    zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cert,
+                   int timeout_ms);
 
 //  ---------------------------------------------------------------------------
 //  zp_watch internals (zp_watch.c)
@@ -116,15 +129,15 @@ char *
 int
     zp__mailbox_send (zsock_t *push, const char *from, zmsg_t **msg_p, int timeout_ms);
 
-//  Make a PUSH socket connected to the mailbox of worker name. NULL with
-//  errno on failure.
+//  Make a PUSH socket connected to the mailbox of worker name, with CURVE
+//  when keys is not NULL. NULL with errno on failure.
 zsock_t *
-    zp__mailbox_connect (const char *dir, const char *name);
+    zp__mailbox_connect (const char *dir, const char *name, zp_keys_t *keys);
 
 //  In the child: make the worker (state handle, mailbox). NULL with errno.
 zp_worker_t *
     zp__worker_new (const char *name, const char *dir, const char *endpoint,
-                    const char *server_public_key);
+                    zp_keys_t *keys);
 
 //  In the child: destroy the worker object and its sockets.
 void
@@ -147,6 +160,10 @@ void
 //  The context's socket directory (owned by the context)
 const char *
     zp__ctx_dir (zp_ctx_t *self);
+
+//  The context's CURVE keys, NULL when CURVE is off
+zp_keys_t *
+    zp__ctx_keys (zp_ctx_t *self);
 
 //  Wait for the next reaper event (a worker exited) until deadline and apply
 //  it to its handle. Returns 0 when an event was applied, -1 with ETIMEDOUT

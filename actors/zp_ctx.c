@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <fcntl.h>
+#include <pthread.h>
 #if defined (HAVE_SYS_PRCTL_H)
 #   include <sys/prctl.h>
 #endif
@@ -52,6 +53,8 @@ struct _zp_ctx_t {
     zlistx_t *procs;            //  zp_proc_t, owned
     zlistx_t *factory;          //  factory_t waiting for zp_ctx_start_all
     zlistx_t *bound;            //  Endpoints added by zp_ctx_bind (strings)
+    zp_keys_t *keys;            //  CURVE keys, NULL when CURVE is off
+    char *admitted;             //  Our client certificate's file in the auth directory
     size_t worker_nbr;          //  Numbers unnamed workers
     int grace;                  //  Msecs between $TERM, SIGTERM and SIGKILL
 };
@@ -107,6 +110,116 @@ s_remove_dir (const char *dir)
 
 
 //  --------------------------------------------------------------------------
+//  CURVE authentication. libzmq allows one ZAP handler per ZeroMQ context,
+//  and CZMQ has one context per process, so every CURVE context of a
+//  process shares one zauth actor. It admits the client certificates
+//  listed in a private directory, one public certificate per context.
+
+static pthread_mutex_t s_auth_mutex = PTHREAD_MUTEX_INITIALIZER;
+static zactor_t *s_auth = NULL;         //  The process's zauth actor
+static char *s_auth_dir = NULL;         //  The certificates it admits
+static size_t s_auth_users = 0;         //  Contexts using it
+static pid_t s_auth_pid = 0;            //  The process they belong to
+
+//  zauth reloads the directory on each CURVE command; without users it
+//  stops
+static void
+s_auth_reload (void)
+{
+    if (s_auth_users) {
+        zstr_sendx (s_auth, "CURVE", s_auth_dir, NULL);
+        zsock_wait (s_auth);
+    }
+    else {
+        zactor_destroy (&s_auth);
+        s_remove_dir (s_auth_dir);
+        zstr_free (&s_auth_dir);
+    }
+}
+
+//  Admit a certificate; returns the file it was saved in (the caller
+//  frees it), or NULL with errno
+static char *
+s_auth_admit (zcert_t *cert)
+{
+    pthread_mutex_lock (&s_auth_mutex);
+    if (s_auth_pid != getpid ()) {
+        //  What a forked child inherited belongs to its parent
+        s_auth = NULL;
+        s_auth_dir = NULL;
+        s_auth_users = 0;
+        s_auth_pid = getpid ();
+    }
+    char *path = NULL;
+    if (!s_auth) {
+        const char *tmpdir = getenv ("TMPDIR");
+        s_auth_dir = zsys_sprintf ("%s/zproc-auth-XXXXXX", tmpdir && *tmpdir? tmpdir: "/tmp");
+        if (s_auth_dir && mkdtemp (s_auth_dir))
+            s_auth = zactor_new (zauth, NULL);
+        if (!s_auth) {
+            if (s_auth_dir)
+                rmdir (s_auth_dir);
+            zstr_free (&s_auth_dir);
+            goto done;
+        }
+    }
+    //  Z85 keys may hold '/': the file is named after the certificate
+    path = zsys_sprintf ("%s/%d-%p.pub", s_auth_dir, (int) getpid (), (void *) cert);
+    if (path && zcert_save_public (cert, path) == 0)
+        s_auth_users++;
+    else
+        zstr_free (&path);
+    s_auth_reload ();
+done:
+    pthread_mutex_unlock (&s_auth_mutex);
+    return path? path: zp__fail (EACCES, NULL);
+}
+
+//  Withdraw a certificate; the last one stops zauth
+static void
+s_auth_withdraw (char **path_p)
+{
+    if (!*path_p)
+        return;
+    pthread_mutex_lock (&s_auth_mutex);
+    unlink (*path_p);
+    zstr_free (path_p);
+    if (s_auth_pid == getpid () && s_auth) {
+        s_auth_users--;
+        s_auth_reload ();
+    }
+    pthread_mutex_unlock (&s_auth_mutex);
+}
+
+static void
+s_keys_destroy (zp_keys_t **self_p)
+{
+    zp_keys_t *self = *self_p;
+    if (self) {
+        zcert_destroy (&self->store);
+        zcert_destroy (&self->client);
+        zcert_destroy (&self->mailbox);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static zp_keys_t *
+s_keys_new (void)
+{
+    zp_keys_t *self = (zp_keys_t *) zmalloc (sizeof (zp_keys_t));
+    if (self) {
+        self->store = zcert_new ();
+        self->client = zcert_new ();
+        self->mailbox = zcert_new ();
+        if (!self->store || !self->client || !self->mailbox)
+            s_keys_destroy (&self);
+    }
+    return self? self: zp__fail (ENOMEM, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Constructor
 
 zp_ctx_t *
@@ -141,10 +254,18 @@ zp_ctx_new (void)
                                           (int) self->owner, (void *) self);
     if (!self->endpoint || !self->feed || !self->events_endpoint)
         goto failed;
-
-    zp_store_args_t store_args = { self->endpoint, self->feed, NULL };
+    const char *curve = getenv ("ZPROC_CURVE");
+    if (curve && streq (curve, "1")) {
+        self->keys = s_keys_new ();
+        self->admitted = self->keys? s_auth_admit (self->keys->client): NULL;
+        if (!self->admitted)
+            goto failed;
+    }
+    zp_store_args_t store_args = {
+        self->endpoint, self->feed, self->keys? self->keys->store: NULL
+    };
     zp_watchers_args_t watchers_args = { self->feed };
-    zp_reaper_args_t reaper_args = { self->events_endpoint, self->dir };
+    zp_reaper_args_t reaper_args = { self->events_endpoint, self->dir, self->keys };
     self->store = s_actor_start (zp_store_actor, &store_args);
     if (!self->store)
         goto failed;
@@ -158,7 +279,8 @@ zp_ctx_new (void)
     if (!self->events || zsock_connect (self->events, "%s", self->events_endpoint) < 0)
         goto failed;
     zsock_set_rcvhwm (self->events, 0);
-    self->state = zp__state_new (self->endpoint, NULL, ZP_DEFAULT_TIMEOUT);
+    self->state = zp__state_new (self->endpoint, zp_ctx_public_key (self),
+                                 self->keys? self->keys->client: NULL, ZP_DEFAULT_TIMEOUT);
     if (!self->state)
         goto failed;
     return self;
@@ -204,6 +326,8 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     zlistx_destroy (&self->bound);
     if (self->dir)
         s_remove_dir (self->dir);
+    s_auth_withdraw (&self->admitted);
+    s_keys_destroy (&self->keys);
     free (self->events_endpoint);
     free (self->feed);
     free (self->endpoint);
@@ -236,7 +360,15 @@ zp__ctx_dir (zp_ctx_t *self)
 const char *
 zp_ctx_public_key (zp_ctx_t *self)
 {
-    return self? zp__fail (0, NULL): zp__fail (EINVAL, NULL);
+    if (!self)
+        return zp__fail (EINVAL, NULL);
+    return self->keys? zcert_public_txt (self->keys->store): zp__fail (0, NULL);
+}
+
+zp_keys_t *
+zp__ctx_keys (zp_ctx_t *self)
+{
+    return self->keys;
 }
 
 void
@@ -302,7 +434,7 @@ int
 zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline)
 {
     void *events = zsock_resolve (self->events);
-    int rc = zp__wait_socket (events, ZMQ_POLLIN, deadline);
+    int rc = zp__wait_socket (events, ZMQ_POLLIN, NULL, deadline);
     if (rc <= 0)
         return zp__fail (rc == 0? ETIMEDOUT: errno, -1);
     int pid, status;
@@ -353,7 +485,7 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     if (getppid () != parent)
         _exit (EXIT_FAILURE);
     //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
-    s_worker = zp__worker_new (name, self->dir, self->endpoint, NULL);
+    s_worker = zp__worker_new (name, self->dir, self->endpoint, self->keys);
     int status = s_worker? 0: errno? errno: EIO;
     if (write (ready_fd, &status, sizeof status) != (ssize_t) sizeof status)
         status = EPIPE;

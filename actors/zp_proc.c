@@ -100,7 +100,8 @@ zp_proc_send (zp_proc_t *self, zmsg_t **msg_p)
     if (self->exited)
         return zp__fail (ESRCH, -1);
     if (!self->mailbox)
-        self->mailbox = zp__mailbox_connect (zp__ctx_dir (self->ctx), self->name);
+        self->mailbox = zp__mailbox_connect (zp__ctx_dir (self->ctx), self->name,
+                                             zp__ctx_keys (self->ctx));
     if (!self->mailbox)
         return -1;
     return zp__mailbox_send (self->mailbox, "main", msg_p,

@@ -21,6 +21,7 @@ typedef struct {
     zpoller_t *poller;          //  Polls pipe and pidfds
     bool terminated;            //  Did our owner ask us to quit?
     char *dir;                  //  Socket directory
+    zp_keys_t *keys;            //  CURVE keys for the mailboxes, or NULL
     zlistx_t *children;         //  child_t, owned
     size_t unwatched;           //  Children without a pidfd: polled instead
 } self_t;
@@ -78,6 +79,7 @@ s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
         return NULL;
     self->pipe = pipe;
     self->dir = strdup (args->dir);
+    self->keys = args->keys;
     self->children = zlistx_new ();
     self->events = zsock_new (ZMQ_PAIR);
     if (!self->dir || !self->children || !self->events)
@@ -171,7 +173,7 @@ s_stop (self_t *self, int grace)
 {
     for (child_t *child = (child_t *) zlistx_first (self->children); child;
          child = (child_t *) zlistx_next (self->children)) {
-        zsock_t *mailbox = zp__mailbox_connect (self->dir, child->name);
+        zsock_t *mailbox = zp__mailbox_connect (self->dir, child->name, self->keys);
         zmsg_t *term = zmsg_new ();
         if (mailbox && term && zmsg_addstr (term, "$TERM") == 0)
             zp__mailbox_send (mailbox, "main", &term, 0);

@@ -25,6 +25,7 @@
 typedef struct {
     const char *events;         //  inproc endpoint to bind for exit events
     const char *dir;            //  Socket directory, where mailboxes are
+    zp_keys_t *keys;            //  CURVE keys for the mailboxes, or NULL
 } zp_reaper_args_t;
 
 void

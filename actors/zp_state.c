@@ -48,17 +48,17 @@ zp__remaining (int64_t deadline)
 }
 
 int
-zp__wait_socket (void *sock, short events, int64_t deadline)
+zp__wait_socket (void *sock, short events, void *other, int64_t deadline)
 {
     while (true) {
         //  CZMQ's handler sets zsys_interrupted on SIGINT and SIGTERM
         if (zsys_interrupted)
             return zp__fail (EINTR, -1);
         long wait = zp__remaining (deadline);
-        zmq_pollitem_t item = { sock, 0, events, 0 };
-        int rc = zmq_poll (&item, 1, wait);
+        zmq_pollitem_t items [] = { { sock, 0, events, 0 }, { other, 0, ZMQ_POLLIN, 0 } };
+        int rc = zmq_poll (items, other? 2: 1, wait);
         if (rc > 0)
-            return 1;
+            return items [0].revents? 1: 2;
         if (rc == 0 && wait >= 0 && zclock_mono () >= deadline)
             return 0;
         if (rc < 0 && errno != EINTR)
@@ -75,7 +75,7 @@ zp__request_send (void *sock, const zp_header_t *header, const zp_part_t *parts,
     zp__header_encode (header, buffer);
     //  Once the first frame is queued, the rest of the message is too
     while (zmq_send (sock, buffer, sizeof buffer, ZMQ_DONTWAIT | (nparts? ZMQ_SNDMORE: 0)) < 0) {
-        int rc = errno == EAGAIN? zp__wait_socket (sock, ZMQ_POLLOUT, deadline)
+        int rc = errno == EAGAIN? zp__wait_socket (sock, ZMQ_POLLOUT, NULL, deadline)
                                 : zp__fail (ENOTCONN, -1);
         if (rc <= 0)
             return zp__fail (rc == 0? ENOTCONN: errno, -1);
@@ -117,9 +117,12 @@ s_check_write (zp_state_t *self, const char *key)
 //  -1 with errno: the store's status, timeout_errno when the deadline
 //  passed, EINTR. A watcher that gives up withdraws its parked request.
 
+//  A handshake failure on monitor (when not NULL) fails the call with
+//  EACCES: the store refused our keys, or our lack of them.
 static int
-s_call (zp_state_t *self, int command, int flags, uint64_t seq,
-        const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno)
+s_call_monitored (zp_state_t *self, int command, int flags, uint64_t seq,
+                  const zp_part_t *parts, size_t nparts, int64_t deadline,
+                  int timeout_errno, zsock_t *monitor)
 {
     zmsg_destroy (&self->reply);
     void *dealer = zsock_resolve (self->dealer);
@@ -130,7 +133,20 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
     if (zp__request_send (dealer, &header, parts, nparts, deadline) < 0)
         return -1;
     while (true) {
-        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, deadline);
+        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, monitor? zsock_resolve (monitor): NULL,
+                                  deadline);
+        if (rc == 2) {
+            zmsg_t *event = zmsg_recv (monitor);
+            zframe_t *frame = event? zmsg_first (event): NULL;
+            uint16_t id = 0;
+            if (frame && zframe_size (frame) >= 2)
+                memcpy (&id, zframe_data (frame), 2);
+            zmsg_destroy (&event);
+            if (id & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+                return zp__fail (EACCES, -1);
+            continue;
+        }
         if (rc <= 0) {
             int saved = rc == 0? timeout_errno: errno;
             if (command >= ZP_CMD_WAIT_CHANGE && command <= ZP_CMD_WAIT_AVAILABLE) {
@@ -157,6 +173,14 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
         //  A late reply to a call that gave up, or garbage: not ours
         zmsg_destroy (&reply);
     }
+}
+
+static int
+s_call (zp_state_t *self, int command, int flags, uint64_t seq,
+        const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno)
+{
+    return s_call_monitored (self, command, flags, seq, parts, nparts, deadline,
+                             timeout_errno, NULL);
 }
 
 //  A plain call: the handle's timeout; a store that does not answer in
@@ -218,7 +242,8 @@ s_fetch (zp_state_t *self, const char *key, const byte **data_p, size_t *size_p)
 //  Constructor
 
 zp_state_t *
-zp__state_new (const char *endpoint, const char *server_public_key, int timeout_ms)
+zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cert,
+               int timeout_ms)
 {
     if (!endpoint || (server_public_key && strlen (server_public_key) != 40))
         return zp__fail (EINVAL, NULL);
@@ -229,22 +254,35 @@ zp__state_new (const char *endpoint, const char *server_public_key, int timeout_
     self->endpoint = strdup (endpoint);
     if (server_public_key) {
         self->server_key = strdup (server_public_key);
-        self->cert = zcert_new ();
+        self->cert = cert? zcert_dup (cert): zcert_new ();
     }
     if (!self->endpoint || (server_public_key && (!self->server_key || !self->cert)))
         goto failed;
-    self->dealer = zp__state_socket (self);
-    if (!self->dealer)
-        goto failed;
-    //  HELLO: the store is there, and here is where our watchers start
-    if (s_request (self, ZP_CMD_HELLO, 0, NULL, 0) < 0) {
-        errno = errno == EINTR? EINTR: ENOTCONN;
+    //  HELLO: the store is there, and here is where our watchers start.
+    //  Watch the handshake meanwhile, so a refusal is EACCES at once.
+    char *monitor_endpoint = zsys_sprintf ("inproc://zproc-monitor-%p", (void *) self);
+    self->dealer = monitor_endpoint? zp__state_socket (self, monitor_endpoint): NULL;
+    zsock_t *monitor = self->dealer? zsock_new (ZMQ_PAIR): NULL;
+    int rc = -1;
+    if (monitor && zsock_connect (monitor, "%s", monitor_endpoint) == 0) {
+        rc = s_call_monitored (self, ZP_CMD_HELLO, 0, 0, NULL, 0,
+                               zp__deadline (self->timeout), ENOTCONN, monitor);
+        if (rc < 0 && errno != EINTR && errno != EACCES)
+            errno = ENOTCONN;
+    }
+    int saved = errno;
+    if (self->dealer)
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+    zsock_destroy (&monitor);
+    zstr_free (&monitor_endpoint);
+    if (rc < 0) {
+        errno = saved;
         goto failed;
     }
     return self;
 
 failed:;
-    int saved = errno? errno: ENOMEM;
+    saved = errno? errno: ENOMEM;
     zp_state_destroy (&self);
     return zp__fail (saved, NULL);
 }
@@ -252,7 +290,7 @@ failed:;
 zp_state_t *
 zp_state_connect (const char *endpoint, const char *server_public_key)
 {
-    return zp__state_new (endpoint, server_public_key, ZP_DEFAULT_TIMEOUT);
+    return zp__state_new (endpoint, server_public_key, NULL, ZP_DEFAULT_TIMEOUT);
 }
 
 //  A view: no socket, a local copy of the state
@@ -296,11 +334,15 @@ zp_state_destroy (zp_state_t **self_p)
 //  Internals for zp_watch and zp_worker
 
 zsock_t *
-zp__state_socket (zp_state_t *self)
+zp__state_socket (zp_state_t *self, const char *monitor)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return zp__fail (ENOMEM, NULL);
+    if (monitor)
+        zmq_socket_monitor (zsock_resolve (sock), monitor, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
     zsock_set_linger (sock, 0);
     zsock_set_rcvhwm (sock, 0);  //  Watch streams are paced by their credit
     if (self->cert) {

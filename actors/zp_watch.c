@@ -32,7 +32,7 @@ zp__watch_new_from (zp_state_t *state, const char *prefix, uint64_t seq)
     if (!self)
         return zp__fail (ENOMEM, NULL);
     self->seq = seq;
-    self->dealer = zp__state_socket (state);
+    self->dealer = zp__state_socket (state, NULL);
     if (!self->dealer) {
         free (self);
         return NULL;
@@ -46,7 +46,7 @@ zp__watch_new_from (zp_state_t *state, const char *prefix, uint64_t seq)
         goto failed;
 
     //  The store confirms before it sends the first change
-    int rc = zp__wait_socket (dealer, ZMQ_POLLIN, deadline);
+    int rc = zp__wait_socket (dealer, ZMQ_POLLIN, NULL, deadline);
     zmsg_t *reply = rc > 0? zmsg_recv (dealer): NULL;
     zframe_t *frame = reply? zmsg_first (reply): NULL;
     zp_header_t answer;
@@ -111,7 +111,7 @@ zp__watch_next_chunk (zp_watch_t *self, char **key_p, zchunk_t **value_p, int ti
     void *dealer = zsock_resolve (self->dealer);
     int64_t deadline = zp__deadline (timeout_ms);
     while (true) {
-        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, deadline);
+        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, NULL, deadline);
         if (rc <= 0)
             return zp__fail (rc == 0? ETIMEDOUT: errno, -1);
         zmsg_t *event = zmsg_recv (dealer);

@@ -13,6 +13,7 @@
 struct _zp_worker_t {
     char *name;                 //  Our worker name
     char *dir;                  //  The context's socket directory
+    zp_keys_t *keys;            //  The context's CURVE keys, or NULL
     zp_state_t *state;          //  Our state handle
     zsock_t *mailbox;           //  Our mailbox (PULL)
     zhashx_t *peers;            //  name -> PUSH socket to that mailbox
@@ -46,12 +47,16 @@ zp__mailbox_endpoint (const char *dir, const char *name)
 }
 
 zsock_t *
-zp__mailbox_connect (const char *dir, const char *name)
+zp__mailbox_connect (const char *dir, const char *name, zp_keys_t *keys)
 {
     char *endpoint = zp__mailbox_endpoint (dir, name);
     zsock_t *push = endpoint? zsock_new (ZMQ_PUSH): NULL;
     if (push) {
         zsock_set_linger (push, 1000);  //  Let queued messages reach a live peer
+        if (keys) {
+            zcert_apply (keys->client, push);
+            zsock_set_curve_serverkey (push, zcert_public_txt (keys->mailbox));
+        }
         if (zsock_connect (push, "%s", endpoint) < 0)
             zsock_destroy (&push);
     }
@@ -63,7 +68,7 @@ int
 zp__mailbox_send (zsock_t *push, const char *from, zmsg_t **msg_p, int timeout_ms)
 {
     void *sock = zsock_resolve (push);
-    int rc = zp__wait_socket (sock, ZMQ_POLLOUT, zp__deadline (timeout_ms));
+    int rc = zp__wait_socket (sock, ZMQ_POLLOUT, NULL, zp__deadline (timeout_ms));
     if (rc <= 0)
         return zp__fail (rc == 0? EAGAIN: errno, -1);
     //  The first frame is in, so is the rest: a message arrives whole
@@ -97,25 +102,31 @@ zp__worker_destroy (zp_worker_t **self_p)
 }
 
 zp_worker_t *
-zp__worker_new (const char *name, const char *dir, const char *endpoint,
-                const char *server_public_key)
+zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys_t *keys)
 {
     zp_worker_t *self = (zp_worker_t *) zmalloc (sizeof (zp_worker_t));
     if (!self)
         return zp__fail (ENOMEM, NULL);
     self->name = strdup (name);
     self->dir = strdup (dir);
+    self->keys = keys;
     self->peers = zhashx_new ();
     self->mailbox = zsock_new (ZMQ_PULL);
     if (!self->name || !self->dir || !self->peers || !self->mailbox)
         goto failed;
     zhashx_set_destructor (self->peers, (czmq_destructor *) zsock_destroy);
+    if (keys) {
+        //  Only processes of the context hold the mailbox key: no ZAP needed
+        zcert_apply (keys->mailbox, self->mailbox);
+        zsock_set_curve_server (self->mailbox, 1);
+    }
     char *mailbox = zp__mailbox_endpoint (dir, name);
     int rc = mailbox? zsock_bind (self->mailbox, "%s", mailbox): -1;
     zstr_free (&mailbox);
     if (rc < 0)
         goto failed;
-    self->state = zp__state_new (endpoint, server_public_key, ZP_DEFAULT_TIMEOUT);
+    self->state = zp__state_new (endpoint, keys? zcert_public_txt (keys->store): NULL,
+                                 keys? keys->client: NULL, ZP_DEFAULT_TIMEOUT);
     if (!self->state)
         goto failed;
     return self;
@@ -168,7 +179,7 @@ zp_worker_recv (zp_worker_t *self, int timeout_ms)
     void *mailbox = zsock_resolve (self->mailbox);
     int64_t deadline = zp__deadline (timeout_ms);
     while (true) {
-        int rc = zp__wait_socket (mailbox, ZMQ_POLLIN, deadline);
+        int rc = zp__wait_socket (mailbox, ZMQ_POLLIN, NULL, deadline);
         if (rc <= 0)
             return zp__fail (rc == 0? ETIMEDOUT: errno, NULL);
         zmsg_t *msg = zmsg_recv (mailbox);
@@ -206,7 +217,7 @@ zp_worker_send (zp_worker_t *self, const char *to, zmsg_t **msg_p)
         zstr_free (&path);
         if (!known)
             return zp__fail (ENOENT, -1);
-        push = zp__mailbox_connect (self->dir, to);
+        push = zp__mailbox_connect (self->dir, to, self->keys);
         if (!push)
             return -1;
         zhashx_insert (self->peers, to, push);
