@@ -153,6 +153,9 @@ void
 //  Record the exit status (exit code or 128+signal) of a reaped worker
 void
     zp__proc_set_exited (zp_proc_t *self, int status);
+//  A restarted worker has a new pid
+void
+    zp__proc_set_pid (zp_proc_t *self, pid_t pid);
 
 //  ---------------------------------------------------------------------------
 //  zp_ctx internals (zp_ctx.c)
@@ -161,9 +164,40 @@ void
 const char *
     zp__ctx_dir (zp_ctx_t *self);
 
+//  A worker's own context, for the workers it spawns: it shares the
+//  parent context's store, directory and keys (borrowed, not copied), and
+//  names its unnamed workers "NAME.N". NULL with errno.
+zp_ctx_t *
+    zp__ctx_new_nested (const char *name, const char *dir, const char *endpoint,
+                        zp_keys_t *keys);
+
 //  The context's CURVE keys, NULL when CURVE is off
 zp_keys_t *
     zp__ctx_keys (zp_ctx_t *self);
+
+//  How a worker is supervised: what the reaper needs to restart it
+typedef struct {
+    zp_worker_fn *fn;           //  The worker's body
+    void *props;                //  Its argument
+    zp_restart_t policy;        //  When to restart it
+    int max_restarts;           //  Intensity: at most this many restarts...
+    int period;                 //  ...within this many msecs
+    int backoff_initial;        //  First wait before a restart, msecs
+    int backoff_max;            //  Longest wait before a restart, msecs
+} zp_supervision_t;
+
+//  Fork a worker of ctx named name, running fn (props). The child reports
+//  "ready" or an errno on a pipe, whose read end goes to *ready_fd. Returns
+//  the child's pid, or -1 with errno. Used by zp_ctx_spawn and, for
+//  restarts, by the reaper.
+pid_t
+    zp__ctx_fork (zp_ctx_t *ctx, const char *name, zp_worker_fn *fn, void *props,
+                  int *ready_fd);
+
+//  Wait for a forked worker's report and close ready_fd. Returns 0 when it
+//  is ready, else the errno that stopped it.
+int
+    zp__ctx_await_ready (int ready_fd);
 
 //  Wait for the next reaper event (a worker exited) until deadline and apply
 //  it to its handle. Returns 0 when an event was applied, -1 with ETIMEDOUT

@@ -45,6 +45,7 @@ struct _zp_ctx_t {
     char *endpoint;             //  The store's ipc endpoint
     char *feed;                 //  inproc endpoint between store and registry
     char *events_endpoint;      //  inproc endpoint of the reaper's events
+    char *sys;                  //  inproc endpoint of the store's own writes
     zactor_t *store;            //  The store actor
     zactor_t *watchers;         //  The watcher registry actor
     zactor_t *reaper;           //  The reaper actor
@@ -54,9 +55,12 @@ struct _zp_ctx_t {
     zlistx_t *factory;          //  factory_t waiting for zp_ctx_start_all
     zlistx_t *bound;            //  Endpoints added by zp_ctx_bind (strings)
     zp_keys_t *keys;            //  CURVE keys, NULL when CURVE is off
+    bool nested;                //  A worker's own: store, directory and keys borrowed
+    char *name_prefix;          //  Names unnamed workers: prefix + number
     char *admitted;             //  Our client certificate's file in the auth directory
     size_t worker_nbr;          //  Numbers unnamed workers
     int grace;                  //  Msecs between $TERM, SIGTERM and SIGKILL
+    zp_supervision_t supervision;   //  Restart settings for the next spawns
 };
 
 
@@ -110,6 +114,60 @@ s_remove_dir (const char *dir)
 
 
 //  --------------------------------------------------------------------------
+//  Directories left behind by contexts whose process died (SIGKILL leaves
+//  no chance to clean up) are removed by the next context of the same
+//  user. A directory names its owner in its "owner" file.
+
+static const char *
+s_tmpdir (void)
+{
+    const char *tmpdir = getenv ("TMPDIR");
+    return tmpdir && *tmpdir? tmpdir: "/tmp";
+}
+
+static int
+s_write_owner (const char *dir)
+{
+    char *path = zsys_sprintf ("%s/owner", dir);
+    FILE *file = path? fopen (path, "w"): NULL;
+    int rc = file && fprintf (file, "%d\n", (int) getpid ()) > 0? 0: -1;
+    if (file && fclose (file) != 0)
+        rc = -1;
+    zstr_free (&path);
+    return rc;
+}
+
+static void
+s_remove_stale_dirs (void)
+{
+    DIR *handle = opendir (s_tmpdir ());
+    if (!handle)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir (handle))) {
+        if (strncmp (entry->d_name, "zproc-", 6) != 0)
+            continue;
+        char *dir = zsys_sprintf ("%s/%s", s_tmpdir (), entry->d_name);
+        char *path = dir? zsys_sprintf ("%s/owner", dir): NULL;
+        struct stat info;
+        FILE *file = NULL;
+        //  Only our own directories, and only when the owner is gone
+        if (path && stat (dir, &info) == 0 && info.st_uid == getuid ()
+        &&  (file = fopen (path, "r"))) {
+            int owner = 0;
+            if (fscanf (file, "%d", &owner) == 1 && owner > 0
+            &&  kill (owner, 0) < 0 && errno == ESRCH)
+                s_remove_dir (dir);
+            fclose (file);
+        }
+        zstr_free (&path);
+        zstr_free (&dir);
+    }
+    closedir (handle);
+}
+
+
+//  --------------------------------------------------------------------------
 //  CURVE authentication. libzmq allows one ZAP handler per ZeroMQ context,
 //  and CZMQ has one context per process, so every CURVE context of a
 //  process shares one zauth actor. It admits the client certificates
@@ -152,8 +210,7 @@ s_auth_admit (zcert_t *cert)
     }
     char *path = NULL;
     if (!s_auth) {
-        const char *tmpdir = getenv ("TMPDIR");
-        s_auth_dir = zsys_sprintf ("%s/zproc-auth-XXXXXX", tmpdir && *tmpdir? tmpdir: "/tmp");
+        s_auth_dir = zsys_sprintf ("%s/zproc-auth-XXXXXX", s_tmpdir ());
         if (s_auth_dir && mkdtemp (s_auth_dir))
             s_auth = zactor_new (zauth, NULL);
         if (!s_auth) {
@@ -222,37 +279,75 @@ s_keys_new (void)
 //  --------------------------------------------------------------------------
 //  Constructor
 
-zp_ctx_t *
-zp_ctx_new (void)
+//  What every context has: settings, lists, and a reaper with its events
+static zp_ctx_t *
+s_ctx_alloc (const char *name_prefix)
 {
     zp_ctx_t *self = (zp_ctx_t *) zmalloc (sizeof (zp_ctx_t));
     if (!self)
         return zp__fail (ENOMEM, NULL);
     self->owner = getpid ();
     self->grace = DEFAULT_GRACE;
+    self->supervision.policy = ZP_RESTART_TEMPORARY;
+    self->supervision.max_restarts = 5;
+    self->supervision.period = 10000;
+    self->supervision.backoff_initial = 50;
+    self->supervision.backoff_max = 5000;
+    self->name_prefix = strdup (name_prefix);
     self->procs = zlistx_new ();
     self->factory = zlistx_new ();
     self->bound = zlistx_new ();
-    if (!self->procs || !self->factory || !self->bound)
-        goto failed;
+    self->events_endpoint = zsys_sprintf ("inproc://zproc-%d-%p-events",
+                                          (int) self->owner, (void *) self);
+    if (!self->name_prefix || !self->procs || !self->factory || !self->bound
+    ||  !self->events_endpoint) {
+        zp_ctx_destroy (&self);
+        return zp__fail (ENOMEM, NULL);
+    }
     zlistx_set_destructor (self->procs, (czmq_destructor *) zp__proc_destroy);
     zlistx_set_destructor (self->factory, (czmq_destructor *) s_factory_destroy);
     zlistx_set_destructor (self->bound, (czmq_destructor *) zstr_free);
+    return self;
+}
 
+//  Start the reaper and connect to the store; -1 with errno
+static int
+s_ctx_start (zp_ctx_t *self)
+{
+    zp_reaper_args_t reaper_args = {
+        self->events_endpoint, self->sys, self->dir, self->keys, self
+    };
+    self->reaper = s_actor_start (zp_reaper_actor, &reaper_args);
+    self->events = self->reaper? zsock_new (ZMQ_PAIR): NULL;
+    if (!self->events || zsock_connect (self->events, "%s", self->events_endpoint) < 0)
+        return -1;
+    zsock_set_rcvhwm (self->events, 0);
+    self->state = zp__state_new (self->endpoint, zp_ctx_public_key (self),
+                                 self->keys? self->keys->client: NULL, ZP_DEFAULT_TIMEOUT);
+    return self->state? 0: -1;
+}
+
+zp_ctx_t *
+zp_ctx_new (void)
+{
+    zp_ctx_t *self = s_ctx_alloc ("worker-");
+    if (!self)
+        return NULL;
+    s_remove_stale_dirs ();
     //  mkdtemp makes the directory with mode 0700: ours alone
-    const char *tmpdir = getenv ("TMPDIR");
-    self->dir = zsys_sprintf ("%s/zproc-XXXXXX", tmpdir && *tmpdir? tmpdir: "/tmp");
+    self->dir = zsys_sprintf ("%s/zproc-XXXXXX", s_tmpdir ());
     if (!self->dir)
         goto failed;
     if (!mkdtemp (self->dir)) {
         zstr_free (&self->dir);
         goto failed;
     }
+    if (s_write_owner (self->dir) < 0)
+        goto failed;
     self->endpoint = zsys_sprintf ("ipc://%s/store", self->dir);
     self->feed = zsys_sprintf ("inproc://zproc-%d-%p-feed", (int) self->owner, (void *) self);
-    self->events_endpoint = zsys_sprintf ("inproc://zproc-%d-%p-events",
-                                          (int) self->owner, (void *) self);
-    if (!self->endpoint || !self->feed || !self->events_endpoint)
+    self->sys = zsys_sprintf ("inproc://zproc-%d-%p-sys", (int) self->owner, (void *) self);
+    if (!self->endpoint || !self->feed || !self->sys)
         goto failed;
     const char *curve = getenv ("ZPROC_CURVE");
     if (curve && streq (curve, "1")) {
@@ -262,26 +357,14 @@ zp_ctx_new (void)
             goto failed;
     }
     zp_store_args_t store_args = {
-        self->endpoint, self->feed, self->keys? self->keys->store: NULL
+        self->endpoint, self->feed, self->sys, self->keys? self->keys->store: NULL
     };
     zp_watchers_args_t watchers_args = { self->feed };
-    zp_reaper_args_t reaper_args = { self->events_endpoint, self->dir, self->keys };
     self->store = s_actor_start (zp_store_actor, &store_args);
     if (!self->store)
         goto failed;
     self->watchers = s_actor_start (zp_watchers_actor, &watchers_args);
-    if (!self->watchers)
-        goto failed;
-    self->reaper = s_actor_start (zp_reaper_actor, &reaper_args);
-    if (!self->reaper)
-        goto failed;
-    self->events = zsock_new (ZMQ_PAIR);
-    if (!self->events || zsock_connect (self->events, "%s", self->events_endpoint) < 0)
-        goto failed;
-    zsock_set_rcvhwm (self->events, 0);
-    self->state = zp__state_new (self->endpoint, zp_ctx_public_key (self),
-                                 self->keys? self->keys->client: NULL, ZP_DEFAULT_TIMEOUT);
-    if (!self->state)
+    if (!self->watchers || s_ctx_start (self) < 0)
         goto failed;
     return self;
 
@@ -289,6 +372,26 @@ failed:;
     int saved = errno? errno: ENOMEM;
     zp_ctx_destroy (&self);
     return zp__fail (saved, NULL);
+}
+
+zp_ctx_t *
+zp__ctx_new_nested (const char *name, const char *dir, const char *endpoint, zp_keys_t *keys)
+{
+    char *prefix = zsys_sprintf ("%s.", name);
+    zp_ctx_t *self = prefix? s_ctx_alloc (prefix): NULL;
+    zstr_free (&prefix);
+    if (!self)
+        return zp__fail (ENOMEM, NULL);
+    self->nested = true;
+    self->keys = keys;
+    self->dir = strdup (dir);
+    self->endpoint = strdup (endpoint);
+    if (!self->dir || !self->endpoint || s_ctx_start (self) < 0) {
+        int saved = errno? errno: ENOMEM;
+        zp_ctx_destroy (&self);
+        return zp__fail (saved, NULL);
+    }
+    return self;
 }
 
 
@@ -324,11 +427,14 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     zlistx_destroy (&self->procs);
     zlistx_destroy (&self->factory);
     zlistx_destroy (&self->bound);
-    if (self->dir)
+    if (self->dir && !self->nested)
         s_remove_dir (self->dir);
     s_auth_withdraw (&self->admitted);
-    s_keys_destroy (&self->keys);
+    if (!self->nested)
+        s_keys_destroy (&self->keys);
+    free (self->name_prefix);
     free (self->events_endpoint);
+    free (self->sys);
     free (self->feed);
     free (self->endpoint);
     free (self->dir);
@@ -378,6 +484,35 @@ zp_ctx_set_grace (zp_ctx_t *self, int grace_ms)
         self->grace = grace_ms;
 }
 
+int
+zp_ctx_set_restart (zp_ctx_t *self, zp_restart_t policy)
+{
+    if (!self || policy < ZP_RESTART_TEMPORARY || policy > ZP_RESTART_PERMANENT)
+        return zp__fail (EINVAL, -1);
+    self->supervision.policy = policy;
+    return 0;
+}
+
+int
+zp_ctx_set_intensity (zp_ctx_t *self, int max_restarts, int period_ms)
+{
+    if (!self || max_restarts < 0 || period_ms < 0)
+        return zp__fail (EINVAL, -1);
+    self->supervision.max_restarts = max_restarts;
+    self->supervision.period = period_ms;
+    return 0;
+}
+
+int
+zp_ctx_set_backoff (zp_ctx_t *self, int initial_ms, int max_ms)
+{
+    if (!self || initial_ms < 0 || max_ms < initial_ms)
+        return zp__fail (EINVAL, -1);
+    self->supervision.backoff_initial = initial_ms;
+    self->supervision.backoff_max = max_ms;
+    return 0;
+}
+
 size_t
 zp_ctx_running (zp_ctx_t *self)
 {
@@ -411,7 +546,8 @@ zp_ctx_proc (zp_ctx_t *self, const char *name)
 const char *
 zp_ctx_bind (zp_ctx_t *self, const char *endpoint)
 {
-    if (!self || !endpoint || !*endpoint)
+    //  A worker's own context has no store to bind
+    if (!self || !self->store || !endpoint || !*endpoint)
         return zp__fail (EINVAL, NULL);
     char *bound = NULL;
     int rc = EINVAL;
@@ -437,13 +573,17 @@ zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline)
     int rc = zp__wait_socket (events, ZMQ_POLLIN, NULL, deadline);
     if (rc <= 0)
         return zp__fail (rc == 0? ETIMEDOUT: errno, -1);
-    int pid, status;
-    if (zsock_recv (self->events, "ii", &pid, &status) < 0)
+    int pid, status, new_pid;
+    if (zsock_recv (self->events, "iii", &pid, &status, &new_pid) < 0)
         return zp__fail (EINTR, -1);
     for (zp_proc_t *proc = (zp_proc_t *) zlistx_first (self->procs); proc;
          proc = (zp_proc_t *) zlistx_next (self->procs))
-        if (zp_proc_pid (proc) == pid && zp_proc_running (proc))
-            zp__proc_set_exited (proc, status);
+        if (zp_proc_pid (proc) == pid && zp_proc_running (proc)) {
+            if (new_pid > 0)
+                zp__proc_set_pid (proc, new_pid);
+            else
+                zp__proc_set_exited (proc, status);
+        }
     return 0;
 }
 
@@ -503,8 +643,8 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
 }
 
 //  In the parent: the worker's report, 0 or its errno
-static int
-s_await_ready (int ready_fd)
+int
+zp__ctx_await_ready (int ready_fd)
 {
     int64_t deadline = zp__deadline (SPAWN_TIMEOUT);
     struct pollfd item = { ready_fd, POLLIN, 0 };
@@ -521,8 +661,38 @@ s_await_ready (int ready_fd)
     }
     int status;
     ssize_t size = read (ready_fd, &status, sizeof status);
+    close (ready_fd);
     //  Nothing to read: the child died before it could report
     return size == (ssize_t) sizeof status? status: ENOTCONN;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Fork a worker: from zp_ctx_spawn, and from the reaper for restarts
+
+pid_t
+zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
+              int *ready_fd)
+{
+    int ready [2];
+    if (pipe2 (ready, O_CLOEXEC) < 0)
+        return -1;
+    //  Unwritten output would be written twice, once by each process
+    fflush (NULL);
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid == 0) {
+        close (ready [0]);
+        s_child_run (self, name, fn, props, ready [1], parent);
+    }
+    int saved = errno;
+    close (ready [1]);
+    if (pid < 0) {
+        close (ready [0]);
+        return zp__fail (saved, -1);
+    }
+    *ready_fd = ready [0];
+    return pid;
 }
 
 
@@ -534,34 +704,32 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
 {
     if (!self || !fn || self->owner != getpid ())
         return zp__fail (EINVAL, NULL);
-    char *default_name = name? NULL: zsys_sprintf ("worker-%zu", ++self->worker_nbr);
+    char *default_name = name? NULL: zsys_sprintf ("%s%zu", self->name_prefix,
+                                                   ++self->worker_nbr);
     name = name? name: default_name;
-    if (!zp__name_valid (name) || zp_ctx_proc (self, name)) {
+    //  A name is taken when a worker of any context on this store has it
+    char *mailbox = name? zsys_sprintf ("%s/mbox-%s", self->dir, name): NULL;
+    bool taken = !mailbox || access (mailbox, F_OK) == 0;
+    zstr_free (&mailbox);
+    if (!zp__name_valid (name) || taken || zp_ctx_proc (self, name)) {
         zstr_free (&default_name);
         return zp__fail (EINVAL, NULL);
     }
-    int ready [2];
-    if (pipe2 (ready, O_CLOEXEC) < 0) {
-        zstr_free (&default_name);
-        return NULL;
-    }
-    //  Unwritten output would be written twice, once by each process
-    fflush (NULL);
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid == 0) {
-        close (ready [0]);
-        s_child_run (self, name, fn, props, ready [1], parent);
-    }
-    int saved = errno;
-    close (ready [1]);
+    int ready_fd;
+    pid_t pid = zp__ctx_fork (self, name, fn, props, &ready_fd);
     zp_proc_t *proc = pid > 0? zp__proc_new (self, name, pid): NULL;
+    int saved = errno;
     if (proc) {
         zlistx_add_end (self->procs, proc);
-        zsock_send (self->reaper, "sis", "TRACK", (int) pid, name);
+        zp_supervision_t supervision = self->supervision;
+        supervision.fn = fn;
+        supervision.props = props;
+        zsock_send (self->reaper, "sisp", "TRACK", (int) pid, name, &supervision);
         s_actor_wait (self->reaper);
-        saved = s_await_ready (ready [0]);
-        if (saved) {
+        saved = zp__ctx_await_ready (ready_fd);
+        if (saved == 0)
+            zsock_send (self->reaper, "ss", "READY", name);
+        else {
             //  A worker that cannot start is stopped, reaped and reported
             zp_proc_kill (proc, SIGKILL);
             zp_proc_wait (proc, -1);
@@ -570,10 +738,11 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
     }
     else
     if (pid > 0) {
+        close (ready_fd);
         kill (pid, SIGKILL);
+        waitpid (pid, NULL, 0);
         saved = ENOMEM;
     }
-    close (ready [0]);
     zstr_free (&default_name);
     return proc? proc: zp__fail (saved, NULL);
 }

@@ -50,6 +50,12 @@ zp__proc_destroy (zp_proc_t **self_p)
 }
 
 void
+zp__proc_set_pid (zp_proc_t *self, pid_t pid)
+{
+    self->pid = pid;
+}
+
+void
 zp__proc_set_exited (zp_proc_t *self, int status)
 {
     self->exited = true;

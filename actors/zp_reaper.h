@@ -1,21 +1,26 @@
 /*  =========================================================================
-    zp_reaper - the reaper actor: tracks workers, reaps them, stops them
+    zp_reaper - the reaper actor: tracks, restarts, stops and reaps workers
 
-    The fork itself happens in the caller's thread (zp_ctx_spawn); the
-    reaper then tracks the child by pid. Each child's exit is seen through a
-    pidfd (Linux 5.3+), or by polling waitpid on older kernels: no
-    process-wide SIGCHLD handler, so several contexts and the program's own
-    children never steal each other's exits. Only our own pids are reaped.
+    The fork of a new worker happens in the caller's thread (zp_ctx_spawn);
+    the reaper then tracks the child by pid, and restarts it per its
+    policy (forking from the reaper's thread, which lives as long as the
+    context). Each child's exit is seen through a pidfd (Linux 5.3+), or by
+    polling waitpid on older kernels: no process-wide SIGCHLD handler, so
+    several contexts and the program's own children never steal each
+    other's exits. Only our own pids are reaped. Each worker's life is
+    published in the state under $proc/NAME/.
 
     Start it with zactor_new (zp_reaper_actor, &args). After zactor_new the
     actor sends its start-up status: zsock_recv (actor, "i", &rc).
-    Commands on the pipe (picture "s..."):
-        TRACK pid name      -> signal: track this child
-        STOP grace_ms       -> signal once every child is reaped: $TERM in
-                               each mailbox, SIGTERM after grace_ms, SIGKILL
-                               after another grace_ms
-        $TERM               stop (children still running are left alone)
-    Events on args->events (PAIR, "ii"): pid, exit code or 128+signal.
+    Commands on the pipe:
+        TRACK pid name supervision ("sisp")     -> signal; status "starting"
+        READY name                              -> status "running"
+        STOP grace_ms ("si")                    -> signal once every child
+            is reaped: $TERM in each mailbox, SIGTERM after grace_ms,
+            SIGKILL after another grace_ms; no more restarts
+        $TERM                                   stop
+    Events on args->events (PAIR, "iii"): old pid, exit code or 128+signal,
+    new pid when the worker was restarted (else 0: it is gone for good).
     =========================================================================
 */
 
@@ -24,8 +29,11 @@
 
 typedef struct {
     const char *events;         //  inproc endpoint to bind for exit events
+    const char *sys;            //  inproc endpoint of the store's own writes;
+                                //  NULL in a worker's own context: no notices
     const char *dir;            //  Socket directory, where mailboxes are
     zp_keys_t *keys;            //  CURVE keys for the mailboxes, or NULL
+    zp_ctx_t *ctx;              //  The context, to fork restarted workers
 } zp_reaper_args_t;
 
 void

@@ -35,7 +35,8 @@ typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     zsock_t *router;            //  Client requests
     zsock_t *feed;              //  PAIR to the watcher registry
-    zpoller_t *poller;          //  Polls pipe, router and feed
+    zsock_t *sys;               //  zproc's own writes (reserved keys)
+    zpoller_t *poller;          //  Polls pipe, router, feed and sys
     bool terminated;            //  Did our owner ask us to quit?
     zhashx_t *map;              //  key -> zp_change_t holding its value
     zp_change_t **log;          //  Ring of the latest changes, at seq & log_mask
@@ -72,7 +73,9 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->streams = zlistx_new ();
     self->router = zsock_new (ZMQ_ROUTER);
     self->feed = zsock_new (ZMQ_PAIR);
-    if (!self->log || !self->map || !self->streams || !self->router || !self->feed)
+    self->sys = zsock_new (ZMQ_PULL);
+    if (!self->log || !self->map || !self->streams || !self->router || !self->feed
+    ||  !self->sys)
         goto failed;
     zhashx_set_destructor (self->map, zp__change_destructor);
     zlistx_set_destructor (self->streams, (czmq_destructor *) s_stream_destroy);
@@ -91,10 +94,12 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     //  The feed never blocks the store: the registry keeps up or queues
     zsock_set_sndhwm (self->feed, 0);
     zsock_set_rcvhwm (self->feed, 0);
+    zsock_set_rcvhwm (self->sys, 0);
     if (zsock_bind (self->router, "%s", args->endpoint) < 0
-    ||  zsock_bind (self->feed, "%s", args->feed) < 0)
+    ||  zsock_bind (self->feed, "%s", args->feed) < 0
+    ||  zsock_bind (self->sys, "%s", args->sys) < 0)
         goto failed;
-    self->poller = zpoller_new (self->pipe, self->router, self->feed, NULL);
+    self->poller = zpoller_new (self->pipe, self->router, self->feed, self->sys, NULL);
     if (!self->poller)
         goto failed;
     //  SIGINT is for the owner to act on; the store serves until told to stop
@@ -118,6 +123,7 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     zpoller_destroy (&self->poller);
+    zsock_destroy (&self->sys);
     zsock_destroy (&self->feed);
     zsock_destroy (&self->router);
     zlistx_destroy (&self->streams);
@@ -768,6 +774,29 @@ s_handle_feed (self_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  zproc's own writes: key and value, or key alone for a delete
+
+static void
+s_handle_sys (self_t *self)
+{
+    void *sys = zsock_resolve (self->sys);
+    char key [ZP_KEY_MAX + 1];
+    for (int batch = 0; batch < DRAIN_BATCH; batch++) {
+        size_t count = s_recv_frames (self, sys);
+        if (count == 0)
+            break;
+        if (count > 2 || !s_frame_key (self, 0, key))
+            continue;           //  Our own threads send these: cannot happen
+        if (count == 2)
+            s_apply (self, key, s_frame_data (self, 1), s_frame_size (self, 1), false);
+        else
+        if (zhashx_lookup (self->map, key))
+            s_apply (self, key, NULL, 0, true);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
 //  Commands from the owner
 
 static void
@@ -821,6 +850,9 @@ zp_store_actor (zsock_t *pipe, void *args)
         else
         if (which == self->feed)
             s_handle_feed (self);
+        else
+        if (which == self->sys)
+            s_handle_sys (self);
         else
         if (which == self->pipe)
             s_handle_pipe (self);

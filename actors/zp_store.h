@@ -6,6 +6,8 @@
     actor sends its start-up status as a message: zsock_recv (actor, "i",
     &rc), 0 or an errno. Commands on the pipe:
         BIND endpoint   -> "si": the endpoint bound (or ""), 0 or errno
+    On args->sys (PULL) it takes zproc's own writes, which may use the
+    reserved keys ("$..."): key, value to set; key alone to delete.
         $TERM           stop, after forwarding the registry's last replies
     =========================================================================
 */
@@ -21,6 +23,7 @@
 typedef struct {
     const char *endpoint;       //  ipc endpoint to bind the store on
     const char *feed;           //  inproc endpoint shared with the registry
+    const char *sys;            //  inproc endpoint for zproc's own writes
     zcert_t *cert;              //  Server certificate when CURVE is on, else NULL
 } zp_store_args_t;
 

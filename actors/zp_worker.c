@@ -17,6 +17,8 @@ struct _zp_worker_t {
     zp_state_t *state;          //  Our state handle
     zsock_t *mailbox;           //  Our mailbox (PULL)
     zhashx_t *peers;            //  name -> PUSH socket to that mailbox
+    char *endpoint;             //  The store's endpoint
+    zp_ctx_t *children;         //  Our own context, for our workers; made on demand
     char *sender;               //  Sender of the last message received
     bool terminated;            //  $TERM received: every recv is EINTR
 };
@@ -91,10 +93,13 @@ zp__worker_destroy (zp_worker_t **self_p)
     zp_worker_t *self = *self_p;
     if (!self)
         return;
+    //  Our workers go first: they may still use the store
+    zp_ctx_destroy (&self->children);
     zhashx_destroy (&self->peers);
     zsock_destroy (&self->mailbox);
     zp_state_destroy (&self->state);
     free (self->sender);
+    free (self->endpoint);
     free (self->dir);
     free (self->name);
     free (self);
@@ -110,9 +115,10 @@ zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys
     self->name = strdup (name);
     self->dir = strdup (dir);
     self->keys = keys;
+    self->endpoint = strdup (endpoint);
     self->peers = zhashx_new ();
     self->mailbox = zsock_new (ZMQ_PULL);
-    if (!self->name || !self->dir || !self->peers || !self->mailbox)
+    if (!self->name || !self->dir || !self->endpoint || !self->peers || !self->mailbox)
         goto failed;
     zhashx_set_destructor (self->peers, (czmq_destructor *) zsock_destroy);
     if (keys) {
@@ -163,6 +169,28 @@ zsock_t *
 zp_worker_mailbox (zp_worker_t *self)
 {
     return self? self->mailbox: zp__fail (EINVAL, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Nested workers: our own context shares the parent's store
+
+zp_ctx_t *
+zp_worker_ctx (zp_worker_t *self)
+{
+    if (!self)
+        return zp__fail (EINVAL, NULL);
+    if (!self->children)
+        self->children = zp__ctx_new_nested (self->name, self->dir, self->endpoint,
+                                             self->keys);
+    return self->children;
+}
+
+zp_proc_t *
+zp_worker_spawn (zp_worker_t *self, const char *name, zp_worker_fn *fn, void *props)
+{
+    zp_ctx_t *children = zp_worker_ctx (self);
+    return children? zp_ctx_spawn (children, name, fn, props): NULL;
 }
 
 

@@ -85,6 +85,45 @@ const char *
 void
     zp_ctx_set_grace (zp_ctx_t *self, int grace_ms);
 
+//  Restart policies, in OTP's vocabulary
+typedef enum {
+    ZP_RESTART_TEMPORARY = 0,   //  Never restarted (the default)
+    ZP_RESTART_TRANSIENT,       //  Restarted after an abnormal exit (a code
+                                //  other than 0, or a signal)
+    ZP_RESTART_PERMANENT        //  Always restarted
+} zp_restart_t;
+
+//  The restart policy of the workers spawned from now on. A restarted
+//  worker keeps its name, its mailbox and its zp_proc_t; zp_proc_pid gives
+//  its new pid. The worker's life is published in the state: see
+//  "Process notices" below. EINVAL for an unknown policy.
+int
+    zp_ctx_set_restart (zp_ctx_t *self, zp_restart_t policy);
+
+//  Restart intensity of the workers spawned from now on: at most
+//  max_restarts restarts within period_ms, else the worker is given up
+//  (status "failed") and zp_proc_wait returns its last exit code. Default:
+//  5 restarts in 10000 ms. EINVAL for negative values.
+int
+    zp_ctx_set_intensity (zp_ctx_t *self, int max_restarts, int period_ms);
+
+//  Backoff between restarts of the workers spawned from now on: the first
+//  restart waits initial_ms, each next one twice as long up to max_ms; a
+//  worker that ran longer than the intensity period starts again from
+//  initial_ms. Default: 50 ms up to 5000 ms. EINVAL for negative values.
+int
+    zp_ctx_set_backoff (zp_ctx_t *self, int initial_ms, int max_ms);
+
+//  Process notices: the reaper publishes each worker's life in the state,
+//  under the reserved prefix "$proc/NAME/" (clients cannot write there:
+//  EACCES), so any process can wait for a start or a death with the
+//  ordinary watchers:
+//      $proc/NAME/status   starting | running | restarting | exited |
+//                          killed | failed (restarts given up)
+//      $proc/NAME/pid      the current pid, decimal
+//      $proc/NAME/code     the last exit code, or 128+signal
+#define ZP_PROC_PREFIX      "$proc/"
+
 //  Find a worker by name; NULL with ENOENT when there is none. The handle is
 //  owned by the context.
 zp_proc_t *

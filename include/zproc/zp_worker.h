@@ -48,6 +48,21 @@ int
 zsock_t *
     zp_worker_mailbox (zp_worker_t *self);
 
+//  Spawn a worker of this worker (a nested process): it shares the same
+//  state, and is stopped and reaped with this worker (and dies with it if
+//  this worker is killed). name NULL: "NAME.N" after this worker's name.
+//  Returns a handle owned by this worker, or NULL with errno as
+//  zp_ctx_spawn.
+zp_proc_t *
+    zp_worker_spawn (zp_worker_t *self, const char *name, zp_worker_fn *fn, void *props);
+
+//  This worker's own context, for the workers it spawns (made on first
+//  use): zp_ctx_wait_all, zp_ctx_proc, the restart settings and the rest
+//  work on it; it shares the parent's store and directory. Owned by the
+//  worker: never destroy it. NULL with errno (EINVAL, ENOMEM, ENOTCONN).
+zp_ctx_t *
+    zp_worker_ctx (zp_worker_t *self);
+
 #ifdef __cplusplus
 }
 #endif
