@@ -153,6 +153,12 @@ void
 //  Record the exit status (exit code or 128+signal) of a reaped worker
 void
     zp__proc_set_exited (zp_proc_t *self, int status);
+//  True when the handle is of the running worker pid; no events applied
+bool
+    zp__proc_is (zp_proc_t *self, pid_t pid);
+//  True once the worker has exited for good; no events applied
+bool
+    zp__proc_exited (zp_proc_t *self);
 //  A restarted worker has a new pid
 void
     zp__proc_set_pid (zp_proc_t *self, pid_t pid);

@@ -523,7 +523,7 @@ zp_ctx_running (zp_ctx_t *self)
     size_t running = 0;
     for (zp_proc_t *proc = (zp_proc_t *) zlistx_first (self->procs); proc;
          proc = (zp_proc_t *) zlistx_next (self->procs))
-        running += zp_proc_running (proc);
+        running += !zp__proc_exited (proc);
     return running;
 }
 
@@ -578,7 +578,7 @@ zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline)
         return zp__fail (EINTR, -1);
     for (zp_proc_t *proc = (zp_proc_t *) zlistx_first (self->procs); proc;
          proc = (zp_proc_t *) zlistx_next (self->procs))
-        if (zp_proc_pid (proc) == pid && zp_proc_running (proc)) {
+        if (zp__proc_is (proc, pid)) {
             if (new_pid > 0)
                 zp__proc_set_pid (proc, new_pid);
             else

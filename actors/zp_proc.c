@@ -49,6 +49,18 @@ zp__proc_destroy (zp_proc_t **self_p)
     }
 }
 
+bool
+zp__proc_is (zp_proc_t *self, pid_t pid)
+{
+    return !self->exited && self->pid == pid;
+}
+
+bool
+zp__proc_exited (zp_proc_t *self)
+{
+    return self->exited;
+}
+
 void
 zp__proc_set_pid (zp_proc_t *self, pid_t pid)
 {
@@ -78,7 +90,10 @@ s_update (zp_proc_t *self)
 pid_t
 zp_proc_pid (zp_proc_t *self)
 {
-    return self? self->pid: zp__fail (EINVAL, -1);
+    if (!self)
+        return zp__fail (EINVAL, -1);
+    s_update (self);            //  A restarted worker has a new pid
+    return self->pid;
 }
 
 const char *
@@ -90,7 +105,10 @@ zp_proc_name (zp_proc_t *self)
 bool
 zp_proc_running (zp_proc_t *self)
 {
-    return self && !self->exited;
+    if (!self)
+        return false;
+    s_update (self);
+    return !self->exited;
 }
 
 

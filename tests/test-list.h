@@ -83,6 +83,16 @@ TEST_DECLARE (e2e_mailbox_term)
 TEST_DECLARE (e2e_term_on_destroy)
 TEST_DECLARE (e2e_parent_killed)
 TEST_DECLARE (e2e_parent_sigint)
+//  test-supervise.c
+TEST_DECLARE (supervise_notices)
+TEST_DECLARE (supervise_reserved_keys)
+TEST_DECLARE (supervise_transient_restart)
+TEST_DECLARE (supervise_intensity)
+TEST_DECLARE (supervise_backoff)
+TEST_DECLARE (supervise_nested_three_levels)
+TEST_DECLARE (supervise_parent_killed_nested)
+TEST_DECLARE (supervise_200_workers)
+TEST_DECLARE (supervise_stale_dir)
 //  test-examples.c
 TEST_DECLARE (example_seed)
 
@@ -155,6 +165,15 @@ TEST_LIST_START
     TEST_ENTRY (e2e_term_on_destroy, 10000)
     TEST_ENTRY (e2e_parent_killed, 20000)
     TEST_ENTRY (e2e_parent_sigint, 20000)
+    TEST_ENTRY (supervise_notices, 10000)
+    TEST_ENTRY (supervise_reserved_keys, 10000)
+    TEST_ENTRY (supervise_transient_restart, 10000)
+    TEST_ENTRY (supervise_intensity, 20000)
+    TEST_ENTRY (supervise_backoff, 20000)
+    TEST_ENTRY (supervise_nested_three_levels, 10000)
+    TEST_ENTRY (supervise_parent_killed_nested, 20000)
+    TEST_ENTRY (supervise_200_workers, 60000)
+    TEST_ENTRY (supervise_stale_dir, 10000)
     TEST_ENTRY (example_seed, 20000)
 TEST_LIST_END
 
