@@ -117,22 +117,36 @@ int
 //  ---------------------------------------------------------------------------
 //  Mailboxes (zp_worker.c)
 
-//  The mailbox endpoint of worker name in socket directory dir; the caller
-//  frees it.
+//  Kinds of mailbox messages, in their envelope
+#define ZP_MAIL_MESSAGE     'M'
+#define ZP_MAIL_REQUEST     'Q'
+#define ZP_MAIL_REPLY       'R'
+
+//  The file of a box ("mbox" or "reply") of worker name in dir; the caller
+//  frees it
 char *
-    zp__mailbox_endpoint (const char *dir, const char *name);
+    zp__mailbox_path (const char *dir, const char *box, const char *name);
 
-//  Send *msg_p, preceded by a frame holding the sender's name, on a PUSH
-//  socket, waiting at most timeout_ms for room. Destroys the message and
-//  nulls *msg_p on success; on failure the caller keeps it. Returns 0, or
-//  -1 with EAGAIN (no room until the timeout) or EINTR.
-int
-    zp__mailbox_send (zsock_t *push, const char *from, zmsg_t **msg_p, int timeout_ms);
-
-//  Make a PUSH socket connected to the mailbox of worker name, with CURVE
-//  when keys is not NULL. NULL with errno on failure.
+//  Make a PUSH socket connected to a box ("mbox" or "reply") of worker
+//  name, with CURVE when keys is not NULL. NULL with errno on failure.
 zsock_t *
-    zp__mailbox_connect (const char *dir, const char *name, zp_keys_t *keys);
+    zp__mailbox_connect (const char *dir, const char *box, const char *name, zp_keys_t *keys);
+
+//  Send *msg_p on a PUSH socket, as from, in an envelope of kind and call
+//  id, waiting at most timeout_ms for room. Destroys the message and nulls
+//  *msg_p on success; on failure the caller keeps it. Returns 0, or -1 with
+//  EAGAIN (no room until the timeout) or EINTR.
+int
+    zp__mailbox_send (zsock_t *push, const char *from, int kind, uint32_t id,
+                      zmsg_t **msg_p, int timeout_ms);
+
+//  The context a worker was made in: its directory, store and keys
+const char *
+    zp__worker_dir (zp_worker_t *self);
+const char *
+    zp__worker_endpoint (zp_worker_t *self);
+zp_keys_t *
+    zp__worker_keys (zp_worker_t *self);
 
 //  In the child: make the worker (state handle, mailbox). NULL with errno.
 zp_worker_t *
@@ -171,11 +185,10 @@ const char *
     zp__ctx_dir (zp_ctx_t *self);
 
 //  A worker's own context, for the workers it spawns: it shares the
-//  parent context's store, directory and keys (borrowed, not copied), and
-//  names its unnamed workers "NAME.N". NULL with errno.
+//  worker's store, directory and keys (borrowed, not copied), names its
+//  unnamed workers "NAME.N", and its main is the worker. NULL with errno.
 zp_ctx_t *
-    zp__ctx_new_nested (const char *name, const char *dir, const char *endpoint,
-                        zp_keys_t *keys);
+    zp__ctx_new_nested (zp_worker_t *owner);
 
 //  The context's CURVE keys, NULL when CURVE is off
 zp_keys_t *

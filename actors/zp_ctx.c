@@ -28,6 +28,7 @@
 
 //  A worker registered by zp_ctx_process_factory, not started yet
 typedef struct {
+    char *name;                 //  Its name, given at registration
     zp_worker_fn *fn;           //  Its body
     void *props;                //  Its argument
 } factory_t;
@@ -35,8 +36,11 @@ typedef struct {
 static void
 s_factory_destroy (factory_t **self_p)
 {
-    free (*self_p);
-    *self_p = NULL;
+    if (*self_p) {
+        free ((*self_p)->name);
+        free (*self_p);
+        *self_p = NULL;
+    }
 }
 
 struct _zp_ctx_t {
@@ -51,6 +55,7 @@ struct _zp_ctx_t {
     zactor_t *reaper;           //  The reaper actor
     zsock_t *events;            //  Worker exits, from the reaper
     zp_state_t *state;          //  The parent's own state handle
+    zp_worker_t *main;          //  The parent's mailbox ("main"), or the owner's
     zlistx_t *procs;            //  zp_proc_t, owned
     zlistx_t *factory;          //  factory_t waiting for zp_ctx_start_all
     zlistx_t *bound;            //  Endpoints added by zp_ctx_bind (strings)
@@ -366,6 +371,9 @@ zp_ctx_new (void)
     self->watchers = s_actor_start (zp_watchers_actor, &watchers_args);
     if (!self->watchers || s_ctx_start (self) < 0)
         goto failed;
+    self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys);
+    if (!self->main)
+        goto failed;
     return self;
 
 failed:;
@@ -375,17 +383,18 @@ failed:;
 }
 
 zp_ctx_t *
-zp__ctx_new_nested (const char *name, const char *dir, const char *endpoint, zp_keys_t *keys)
+zp__ctx_new_nested (zp_worker_t *owner)
 {
-    char *prefix = zsys_sprintf ("%s.", name);
+    char *prefix = zsys_sprintf ("%s.", zp_worker_name (owner));
     zp_ctx_t *self = prefix? s_ctx_alloc (prefix): NULL;
     zstr_free (&prefix);
     if (!self)
         return zp__fail (ENOMEM, NULL);
     self->nested = true;
-    self->keys = keys;
-    self->dir = strdup (dir);
-    self->endpoint = strdup (endpoint);
+    self->main = owner;
+    self->keys = zp__worker_keys (owner);
+    self->dir = strdup (zp__worker_dir (owner));
+    self->endpoint = strdup (zp__worker_endpoint (owner));
     if (!self->dir || !self->endpoint || s_ctx_start (self) < 0) {
         int saved = errno? errno: ENOMEM;
         zp_ctx_destroy (&self);
@@ -419,6 +428,8 @@ zp_ctx_destroy (zp_ctx_t **self_p)
         zsock_send (self->reaper, "si", "STOP", self->grace);
         s_actor_wait (self->reaper);
     }
+    if (!self->nested)
+        zp__worker_destroy (&self->main);
     zp_state_destroy (&self->state);
     zsock_destroy (&self->events);
     zactor_destroy (&self->watchers);
@@ -455,6 +466,12 @@ zp_state_t *
 zp_ctx_state (zp_ctx_t *self)
 {
     return self? self->state: zp__fail (EINVAL, NULL);
+}
+
+zp_worker_t *
+zp_ctx_main (zp_ctx_t *self)
+{
+    return self? self->main: zp__fail (EINVAL, NULL);
 }
 
 const char *
@@ -699,16 +716,22 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
 //  --------------------------------------------------------------------------
 //  Fork one worker now
 
+//  The next name of an unnamed worker, "worker-N" or "OWNER.N"
+static char *
+s_default_name (zp_ctx_t *self)
+{
+    return zsys_sprintf ("%s%zu", self->name_prefix, ++self->worker_nbr);
+}
+
 zp_proc_t *
 zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
 {
     if (!self || !fn || self->owner != getpid ())
         return zp__fail (EINVAL, NULL);
-    char *default_name = name? NULL: zsys_sprintf ("%s%zu", self->name_prefix,
-                                                   ++self->worker_nbr);
+    char *default_name = name? NULL: s_default_name (self);
     name = name? name: default_name;
     //  A name is taken when a worker of any context on this store has it
-    char *mailbox = name? zsys_sprintf ("%s/mbox-%s", self->dir, name): NULL;
+    char *mailbox = name? zp__mailbox_path (self->dir, "mbox", name): NULL;
     bool taken = !mailbox || access (mailbox, F_OK) == 0;
     zstr_free (&mailbox);
     if (!zp__name_valid (name) || taken || zp_ctx_proc (self, name)) {
@@ -764,9 +787,12 @@ zp_ctx_process_factory (zp_ctx_t *self, void *props, zp_worker_fn *fn, ...)
             va_end (args);
             return zp__fail (ENOMEM, -1);
         }
+        entry->name = s_default_name (self);
         entry->fn = fn;
         entry->props = props;
         zlistx_add_end (self->factory, entry);
+        //  Known from now: messages to it wait for it in its mailbox
+        zsock_send (self->reaper, "ss", "REGISTER", entry->name);
     }
     va_end (args);
     return 0;
@@ -780,7 +806,7 @@ zp_ctx_start_all (zp_ctx_t *self)
     int first_error = 0;
     factory_t *entry;
     while ((entry = (factory_t *) zlistx_first (self->factory))) {
-        if (!zp_ctx_spawn (self, NULL, entry->fn, entry->props) && !first_error)
+        if (!zp_ctx_spawn (self, entry->name, entry->fn, entry->props) && !first_error)
             first_error = errno;
         zlistx_delete (self->factory, zlistx_cursor (self->factory));
     }

@@ -14,7 +14,6 @@ struct _zp_proc_t {
     pid_t pid;                  //  Process id
     bool exited;                //  Reaped?
     int status;                 //  Exit code or 128+signal, once reaped
-    zsock_t *mailbox;           //  PUSH to its mailbox, made on first send
 };
 
 
@@ -42,7 +41,6 @@ zp__proc_destroy (zp_proc_t **self_p)
 {
     zp_proc_t *self = *self_p;
     if (self) {
-        zsock_destroy (&self->mailbox);
         free (self->name);
         free (self);
         *self_p = NULL;
@@ -113,7 +111,7 @@ zp_proc_running (zp_proc_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  Send into its mailbox, as "main"
+//  Send into its mailbox, or call it, as "main"
 
 int
 zp_proc_send (zp_proc_t *self, zmsg_t **msg_p)
@@ -123,13 +121,18 @@ zp_proc_send (zp_proc_t *self, zmsg_t **msg_p)
     s_update (self);
     if (self->exited)
         return zp__fail (ESRCH, -1);
-    if (!self->mailbox)
-        self->mailbox = zp__mailbox_connect (zp__ctx_dir (self->ctx), self->name,
-                                             zp__ctx_keys (self->ctx));
-    if (!self->mailbox)
-        return -1;
-    return zp__mailbox_send (self->mailbox, "main", msg_p,
-                             zp__state_timeout (zp_ctx_state (self->ctx)));
+    return zp_worker_send (zp_ctx_main (self->ctx), self->name, msg_p);
+}
+
+zmsg_t *
+zp_proc_call (zp_proc_t *self, zmsg_t **msg_p, int timeout_ms)
+{
+    if (!self || !msg_p || !*msg_p)
+        return zp__fail (EINVAL, NULL);
+    s_update (self);
+    if (self->exited)
+        return zp__fail (ESRCH, NULL);
+    return zp_worker_call (zp_ctx_main (self->ctx), self->name, msg_p, timeout_ms);
 }
 
 

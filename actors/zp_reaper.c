@@ -95,11 +95,11 @@ s_unwatch (self_t *self, child_t *child)
 //  Publish a notice about a worker in the state: $proc/NAME/field
 
 static void
-s_publish (self_t *self, child_t *child, const char *field, const char *value)
+s_publish (self_t *self, const char *name, const char *field, const char *value)
 {
     if (!self->sys)
         return;                 //  A worker's own context has no store
-    char *key = zsys_sprintf ("%s%s/%s", ZP_PROC_PREFIX, child->name, field);
+    char *key = zsys_sprintf ("%s%s/%s", ZP_PROC_PREFIX, name, field);
     if (key)
         zsock_send (self->sys, "ss", key, value);
     zstr_free (&key);
@@ -110,7 +110,7 @@ s_publish_int (self_t *self, child_t *child, const char *field, int value)
 {
     char text [16];
     snprintf (text, sizeof text, "%d", value);
-    s_publish (self, child, field, text);
+    s_publish (self, child->name, field, text);
 }
 
 
@@ -207,7 +207,7 @@ static void
 s_child_gone (self_t *self, child_t *child, pid_t pid, int code, bool given_up)
 {
     s_publish_int (self, child, "code", code);
-    s_publish (self, child, "status", given_up? "failed": code > 128? "killed": "exited");
+    s_publish (self, child->name, "status", given_up? "failed": code > 128? "killed": "exited");
     zsock_send (self->events, "iii", (int) pid, code, 0);
     //  The cursor, if here, steps back: iterating callers go on safely
     zlistx_delete (self->children, child->handle);
@@ -218,6 +218,15 @@ s_child_gone (self_t *self, child_t *child, pid_t pid, int code, bool given_up)
 static void
 s_child_exited (self_t *self, child_t *child, pid_t pid, int code)
 {
+    //  A dead worker's boxes would swallow messages: senders must see it
+    //  is gone (a restarted worker binds them again)
+    const char *boxes [] = { "mbox", "reply" };
+    for (size_t index = 0; index < 2; index++) {
+        char *path = zp__mailbox_path (self->dir, boxes [index], child->name);
+        if (path)
+            unlink (path);
+        zstr_free (&path);
+    }
     if (!s_wants_restart (self, child, code)) {
         s_child_gone (self, child, pid, code, false);
         return;
@@ -235,7 +244,7 @@ s_child_exited (self_t *self, child_t *child, pid_t pid, int code)
     child->backoff = child->backoff * 2 < child->supervision.backoff_max
                    ? child->backoff * 2: child->supervision.backoff_max;
     s_publish_int (self, child, "code", code);
-    s_publish (self, child, "status", "restarting");
+    s_publish (self, child->name, "status", "restarting");
     //  The context learns the new pid once the worker is back
     child->pid = -pid;
 }
@@ -256,10 +265,10 @@ s_restart (self_t *self, child_t *child)
     }
     s_watch (self, child, pid);
     s_publish_int (self, child, "pid", pid);
-    s_publish (self, child, "status", "starting");
+    s_publish (self, child->name, "status", "starting");
     zsock_send (self->events, "iii", (int) old_pid, 0, (int) pid);
     if (zp__ctx_await_ready (ready_fd) == 0)
-        s_publish (self, child, "status", "running");
+        s_publish (self, child->name, "status", "running");
     //  Else it is dying: its exit will be reaped as usual
 }
 
@@ -351,10 +360,10 @@ s_stop (self_t *self, int grace)
          child = (child_t *) zlistx_next (self->children)) {
         if (child->pid <= 0)
             continue;
-        zsock_t *mailbox = zp__mailbox_connect (self->dir, child->name, self->keys);
+        zsock_t *mailbox = zp__mailbox_connect (self->dir, "mbox", child->name, self->keys);
         zmsg_t *term = zmsg_new ();
         if (mailbox && term && zmsg_addstr (term, "$TERM") == 0)
-            zp__mailbox_send (mailbox, "main", &term, 0);
+            zp__mailbox_send (mailbox, "main", ZP_MAIL_MESSAGE, 0, &term, 0);
         zmsg_destroy (&term);
         zsock_destroy (&mailbox);
     }
@@ -390,7 +399,7 @@ s_track (self_t *self, int pid, char *name, zp_supervision_t *supervision)
     child->handle = zlistx_add_end (self->children, child);
     s_watch (self, child, pid);
     s_publish_int (self, child, "pid", pid);
-    s_publish (self, child, "status", "starting");
+    s_publish (self, child->name, "status", "starting");
 }
 
 static child_t *
@@ -431,7 +440,14 @@ s_handle_pipe (self_t *self)
         char *name = zmsg_popstr (request);
         child_t *child = name? s_lookup (self, name): NULL;
         if (child)
-            s_publish (self, child, "status", "running");
+            s_publish (self, child->name, "status", "running");
+        zstr_free (&name);
+    }
+    else
+    if (streq (command, "REGISTER")) {
+        char *name = zmsg_popstr (request);
+        if (name)
+            s_publish (self, name, "status", "registered");
         zstr_free (&name);
     }
     else

@@ -14,6 +14,7 @@
     actor sends its start-up status: zsock_recv (actor, "i", &rc).
     Commands on the pipe:
         TRACK pid name supervision ("sisp")     -> signal; status "starting"
+        REGISTER name                           -> status "registered"
         READY name                              -> status "running"
         STOP grace_ms ("si")                    -> signal once every child
             is reaped: $TERM in each mailbox, SIGTERM after grace_ms,

@@ -39,6 +39,13 @@ const char *
 zp_state_t *
     zp_ctx_state (zp_ctx_t *self);
 
+//  The parent's own worker object, named "main", owned by the context: its
+//  mailbox takes messages sent to "main"; use zp_worker_recv, send, call
+//  and reply on it. In a worker's own context (zp_worker_ctx), it is that
+//  worker. NULL with EINVAL when self is NULL.
+zp_worker_t *
+    zp_ctx_main (zp_ctx_t *self);
+
 //  Fork one worker named name (NULL: "worker-N") running fn (self, props),
 //  and return when it is connected and ready. The child gets a fresh
 //  ZeroMQ context, its own state handle and a mailbox. Returns a handle
@@ -49,8 +56,9 @@ zp_proc_t *
     zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props);
 
 //  Seed parity: register one worker per function in the NULL-terminated
-//  list, each named after its position ("worker-N"); zp_ctx_start_all
-//  starts them. Returns 0, or -1 with EINVAL.
+//  list, each named "worker-N" now, so that messages can be sent to it
+//  before it starts ($proc/NAME/status is "registered"); zp_ctx_start_all
+//  starts them. Returns 0, or -1 with EINVAL or ENOMEM.
 int
     zp_ctx_process_factory (zp_ctx_t *self, void *props, zp_worker_fn *fn, ...);
 
@@ -118,8 +126,8 @@ int
 //  under the reserved prefix "$proc/NAME/" (clients cannot write there:
 //  EACCES), so any process can wait for a start or a death with the
 //  ordinary watchers:
-//      $proc/NAME/status   starting | running | restarting | exited |
-//                          killed | failed (restarts given up)
+//      $proc/NAME/status   registered | starting | running | restarting |
+//                          exited | killed | failed (restarts given up)
 //      $proc/NAME/pid      the current pid, decimal
 //      $proc/NAME/code     the last exit code, or 128+signal
 #define ZP_PROC_PREFIX      "$proc/"

@@ -21,12 +21,18 @@ pid_t
 const char *
     zp_proc_name (zp_proc_t *self);
 
-//  Send a message into the worker's mailbox; takes ownership of *msg_p and
-//  nulls it on success. Returns 0, or -1 with errno: EINVAL (NULL
-//  argument), ESRCH (the worker has exited), EAGAIN (mailbox full for the
-//  whole send timeout). On failure the caller still owns the message.
+//  Send a message into the worker's mailbox, from "main"; takes ownership
+//  of *msg_p and nulls it on success. Returns 0, or -1 with errno: EINVAL
+//  (NULL argument), ESRCH (the worker has exited), EAGAIN (mailbox full for
+//  the whole send timeout). On failure the caller still owns the message.
 int
     zp_proc_send (zp_proc_t *self, zmsg_t **msg_p);
+
+//  Call the worker from the parent ("main"): zp_worker_call (zp_ctx_main
+//  (ctx), name, msg_p, timeout_ms). Returns the reply or NULL with errno as
+//  zp_worker_call.
+zmsg_t *
+    zp_proc_call (zp_proc_t *self, zmsg_t **msg_p, int timeout_ms);
 
 //  Wait until the worker exits; timeout_ms -1 waits forever, 0 polls.
 //  Returns its exit code, or 128+signal when it died by a signal; -1 with

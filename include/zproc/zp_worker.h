@@ -2,9 +2,16 @@
     zp_worker - inside a worker process
 
     The worker object is made by zp_ctx_spawn in the child and passed to the
-    worker function; it owns the worker's state handle and mailbox.
-    A mailbox message is the zmsg_t that was sent; a single-frame "$TERM"
-    means "shut down now".
+    worker function; it owns the worker's state handle and mailbox. The
+    parent has one too, named "main": zp_ctx_main.
+
+    Mailboxes are addressed by worker name and keep each sender's order. A
+    mailbox message is the zmsg_t that was sent; a single-frame "$TERM"
+    means "shut down now". Mailboxes are bounded: a sender queues at most
+    ZP_MAILBOX_BOUND messages towards a mailbox, which itself holds at most
+    ZP_MAILBOX_BOUND more; past that, send waits up to the state handle's
+    timeout (zp_state_set_timeout, default 5 s) and fails with EAGAIN.
+    Nothing is dropped silently.
     =========================================================================
 */
 
@@ -14,6 +21,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+//  Messages a sender can queue towards one mailbox (and a mailbox holds)
+#define ZP_MAILBOX_BOUND    1000
 
 //  This worker's state handle, owned by the worker; NULL with EINVAL on
 //  NULL self.
@@ -35,13 +45,30 @@ zmsg_t *
 const char *
     zp_worker_sender (zp_worker_t *self);
 
-//  Send a message to the worker named to; takes ownership of *msg_p and
-//  nulls it on success. Returns 0, or -1 with errno: EINVAL (bad argument),
-//  ENOENT (no worker of that name in this context), EAGAIN (its mailbox
-//  stayed full for the send timeout). On failure the caller keeps the
-//  message.
+//  Send a message to the worker named to ("main": the parent); takes
+//  ownership of *msg_p and nulls it on success. A worker registered but
+//  not started yet, or being restarted, gets it when it starts. Returns 0,
+//  or -1 with errno: EINVAL (bad argument), ENOENT (no worker of that
+//  name), ESRCH (it has exited), EAGAIN (its mailbox stayed full for the
+//  send timeout), EINTR. On failure the caller keeps the message.
 int
     zp_worker_send (zp_worker_t *self, const char *to, zmsg_t **msg_p);
+
+//  Call the worker named to: send *msg_p as a request (taking it, as
+//  zp_worker_send does) and wait for its reply; timeout_ms -1 waits
+//  forever. Returns the reply, which the caller destroys, or NULL with
+//  errno: ETIMEDOUT, ESRCH (the callee died, or had died: reported as soon
+//  as it happens, not after the timeout), and those of zp_worker_send.
+//  Messages that arrive in the mailbox meanwhile wait there, in order.
+zmsg_t *
+    zp_worker_call (zp_worker_t *self, const char *to, zmsg_t **msg_p, int timeout_ms);
+
+//  Answer the request last returned by zp_worker_recv; takes *msg_p and
+//  nulls it on success. Returns 0, or -1 with errno: EINVAL (the last
+//  message was not a request, or it was answered already), ESRCH (the
+//  caller has gone), EAGAIN, EINTR.
+int
+    zp_worker_reply (zp_worker_t *self, zmsg_t **msg_p);
 
 //  The mailbox socket, owned by the worker, for zpoller/zloop: readable when
 //  a message waits. Read it with zp_worker_recv.
