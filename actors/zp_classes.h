@@ -140,6 +140,11 @@ int
     zp__mailbox_send (zsock_t *push, const char *from, int kind, uint32_t id,
                       zmsg_t **msg_p, int timeout_ms);
 
+//  Drop the mail still queued towards other workers when the sockets
+//  close, instead of waiting to deliver it
+void
+    zp__worker_discard_mail (zp_worker_t *self);
+
 //  The context a worker was made in: its directory, store and keys
 const char *
     zp__worker_dir (zp_worker_t *self);

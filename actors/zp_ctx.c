@@ -428,8 +428,11 @@ zp_ctx_destroy (zp_ctx_t **self_p)
         zsock_send (self->reaper, "si", "STOP", self->grace);
         s_actor_wait (self->reaper);
     }
-    if (!self->nested)
+    if (!self->nested && self->main) {
+        //  Every worker is gone: what is still queued for them is moot
+        zp__worker_discard_mail (self->main);
         zp__worker_destroy (&self->main);
+    }
     zp_state_destroy (&self->state);
     zsock_destroy (&self->events);
     zactor_destroy (&self->watchers);

@@ -356,7 +356,12 @@ static void
 s_stop (self_t *self, int grace)
 {
     self->stopping = true;
-    for (child_t *child = (child_t *) zlistx_first (self->children); child;
+    //  The $TERM sockets live until every child is gone, then whatever
+    //  they still hold (for children that left first) is discarded
+    zlistx_t *terms = zlistx_new ();
+    if (terms)
+        zlistx_set_destructor (terms, (czmq_destructor *) zsock_destroy);
+    for (child_t *child = (child_t *) zlistx_first (self->children); child && terms;
          child = (child_t *) zlistx_next (self->children)) {
         if (child->pid <= 0)
             continue;
@@ -365,7 +370,10 @@ s_stop (self_t *self, int grace)
         if (mailbox && term && zmsg_addstr (term, "$TERM") == 0)
             zp__mailbox_send (mailbox, "main", ZP_MAIL_MESSAGE, 0, &term, 0);
         zmsg_destroy (&term);
-        zsock_destroy (&mailbox);
+        if (mailbox) {
+            zsock_set_linger (mailbox, 0);
+            zlistx_add_end (terms, mailbox);
+        }
     }
     s_reap (self);              //  Those waiting for a restart go now
     s_wait_all (self, zclock_mono () + grace);
@@ -378,6 +386,7 @@ s_stop (self_t *self, int grace)
         //  SIGKILL cannot be ignored: wait as long as it takes
         s_wait_all (self, INT64_MAX);
     }
+    zlistx_destroy (&terms);
 }
 
 

@@ -212,6 +212,17 @@ failed:;
 }
 
 
+//  Mail still queued for workers that are gone is dropped, not waited for
+//  (the parent's main, when its context stops them all)
+void
+zp__worker_discard_mail (zp_worker_t *self)
+{
+    for (zsock_t *push = (zsock_t *) zhashx_first (self->peers); push;
+         push = (zsock_t *) zhashx_next (self->peers))
+        zsock_set_linger (push, 0);
+}
+
+
 //  --------------------------------------------------------------------------
 //  Accessors
 

@@ -93,6 +93,15 @@ TEST_DECLARE (supervise_nested_three_levels)
 TEST_DECLARE (supervise_parent_killed_nested)
 TEST_DECLARE (supervise_200_workers)
 TEST_DECLARE (supervise_stale_dir)
+//  test-mailbox.c
+TEST_DECLARE (mailbox_main_order)
+TEST_DECLARE (mailbox_unknown_and_exited)
+TEST_DECLARE (mailbox_registered_waits)
+TEST_DECLARE (mailbox_bounded)
+TEST_DECLARE (mailbox_call)
+TEST_DECLARE (mailbox_call_timeout_and_death)
+TEST_DECLARE (mailbox_call_keeps_mailbox)
+TEST_DECLARE (mailbox_poller)
 //  test-examples.c
 TEST_DECLARE (example_seed)
 
@@ -174,6 +183,14 @@ TEST_LIST_START
     TEST_ENTRY (supervise_parent_killed_nested, 20000)
     TEST_ENTRY (supervise_200_workers, 60000)
     TEST_ENTRY (supervise_stale_dir, 10000)
+    TEST_ENTRY (mailbox_main_order, 10000)
+    TEST_ENTRY (mailbox_unknown_and_exited, 10000)
+    TEST_ENTRY (mailbox_registered_waits, 10000)
+    TEST_ENTRY (mailbox_bounded, 30000)
+    TEST_ENTRY (mailbox_call, 10000)
+    TEST_ENTRY (mailbox_call_timeout_and_death, 10000)
+    TEST_ENTRY (mailbox_call_keeps_mailbox, 10000)
+    TEST_ENTRY (mailbox_poller, 10000)
     TEST_ENTRY (example_seed, 20000)
 TEST_LIST_END
 
