@@ -62,7 +62,7 @@ struct _zp_ctx_t {
     zp_keys_t *keys;            //  CURVE keys, NULL when CURVE is off
     bool nested;                //  A worker's own: store, directory and keys borrowed
     char *name_prefix;          //  Names unnamed workers: prefix + number
-    char *admitted;             //  Our client certificate's file in the auth directory
+    zlistx_t *admitted;         //  Files of the certificates we admitted (strings)
     size_t worker_nbr;          //  Numbers unnamed workers
     int grace;                  //  Msecs between $TERM, SIGTERM and SIGKILL
     zp_supervision_t supervision;   //  Restart settings for the next spawns
@@ -253,6 +253,39 @@ s_auth_withdraw (char **path_p)
     pthread_mutex_unlock (&s_auth_mutex);
 }
 
+//  Admit a client certificate to this context's store; -1 with errno
+static int
+s_admit (zp_ctx_t *self, zcert_t *cert)
+{
+    char *path = s_auth_admit (cert);
+    if (!path)
+        return -1;
+    zlistx_add_end (self->admitted, path);
+    return 0;
+}
+
+//  Admit every certificate in a directory (zcert files); none when NULL
+static int
+s_admit_directory (zp_ctx_t *self, const char *dir)
+{
+    DIR *handle = dir? opendir (dir): NULL;
+    if (dir && !handle)
+        return -1;
+    struct dirent *entry;
+    int rc = 0;
+    while (handle && rc == 0 && (entry = readdir (handle))) {
+        char *path = zsys_sprintf ("%s/%s", dir, entry->d_name);
+        zcert_t *cert = path && entry->d_name [0] != '.'? zcert_load (path): NULL;
+        if (cert)
+            rc = s_admit (self, cert);
+        zcert_destroy (&cert);
+        zstr_free (&path);
+    }
+    if (handle)
+        closedir (handle);
+    return rc;
+}
+
 static void
 s_keys_destroy (zp_keys_t **self_p)
 {
@@ -302,10 +335,11 @@ s_ctx_alloc (const char *name_prefix)
     self->procs = zlistx_new ();
     self->factory = zlistx_new ();
     self->bound = zlistx_new ();
+    self->admitted = zlistx_new ();
     self->events_endpoint = zsys_sprintf ("inproc://zproc-%d-%p-events",
                                           (int) self->owner, (void *) self);
     if (!self->name_prefix || !self->procs || !self->factory || !self->bound
-    ||  !self->events_endpoint) {
+    ||  !self->admitted || !self->events_endpoint) {
         zp_ctx_destroy (&self);
         return zp__fail (ENOMEM, NULL);
     }
@@ -357,8 +391,8 @@ zp_ctx_new (void)
     const char *curve = getenv ("ZPROC_CURVE");
     if (curve && streq (curve, "1")) {
         self->keys = s_keys_new ();
-        self->admitted = self->keys? s_auth_admit (self->keys->client): NULL;
-        if (!self->admitted)
+        if (!self->keys || s_admit (self, self->keys->client) < 0
+        ||  s_admit_directory (self, getenv ("ZPROC_CURVE_ALLOW")) < 0)
             goto failed;
     }
     zp_store_args_t store_args = {
@@ -443,7 +477,10 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     zlistx_destroy (&self->bound);
     if (self->dir && !self->nested)
         s_remove_dir (self->dir);
-    s_auth_withdraw (&self->admitted);
+    char *admitted;
+    while (self->admitted && (admitted = (char *) zlistx_detach (self->admitted, NULL)))
+        s_auth_withdraw (&admitted);
+    zlistx_destroy (&self->admitted);
     if (!self->nested)
         s_keys_destroy (&self->keys);
     free (self->name_prefix);
@@ -489,6 +526,20 @@ zp_ctx_public_key (zp_ctx_t *self)
     if (!self)
         return zp__fail (EINVAL, NULL);
     return self->keys? zcert_public_txt (self->keys->store): zp__fail (0, NULL);
+}
+
+int
+zp_ctx_allow (zp_ctx_t *self, const char *public_key)
+{
+    byte decoded [32];
+    if (!self || !self->keys || !public_key || strlen (public_key) != 40
+    ||  !zmq_z85_decode (decoded, public_key))
+        return zp__fail (EINVAL, -1);
+    //  Only the public half is saved; the secret half is a placeholder
+    zcert_t *cert = zcert_new_from (decoded, decoded);
+    int rc = cert? s_admit (self, cert): zp__fail (ENOMEM, -1);
+    zcert_destroy (&cert);
+    return rc;
 }
 
 zp_keys_t *

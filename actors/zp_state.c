@@ -290,7 +290,21 @@ failed:;
 zp_state_t *
 zp_state_connect (const char *endpoint, const char *server_public_key)
 {
-    return zp__state_new (endpoint, server_public_key, NULL, ZP_DEFAULT_TIMEOUT);
+    const char *path = getenv ("ZPROC_CLIENT_CERT");
+    zcert_t *cert = server_public_key && path? zcert_load (path): NULL;
+    if (server_public_key && path && !cert)
+        return zp__fail (EINVAL, NULL);
+    zp_state_t *self = zp__state_new (endpoint, server_public_key, cert, ZP_DEFAULT_TIMEOUT);
+    zcert_destroy (&cert);
+    return self;
+}
+
+zp_state_t *
+zp_state_connect_cert (const char *endpoint, const char *server_public_key, zcert_t *cert)
+{
+    if (!server_public_key || !cert)
+        return zp__fail (EINVAL, NULL);
+    return zp__state_new (endpoint, server_public_key, cert, ZP_DEFAULT_TIMEOUT);
 }
 
 //  A view: no socket, a local copy of the state

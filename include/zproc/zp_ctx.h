@@ -17,9 +17,13 @@ extern "C" {
 #endif
 
 //  Create a context: makes the socket directory and starts the store, the
-//  watcher registry and the reaper. CURVE is on for every socket when the
-//  environment holds ZPROC_CURVE=1. Returns NULL with errno set when the
-//  directory or an actor cannot be made. The caller owns the context.
+//  watcher registry and the reaper. CURVE is on for every socket (store,
+//  mailboxes, every endpoint bound later) when the environment holds
+//  ZPROC_CURVE=1: the context makes fresh keys, its workers inherit them in
+//  memory, and only the certificates the context issued (or admitted, see
+//  zp_ctx_allow) get in. Directories left by contexts whose process died
+//  are removed. Returns NULL with errno set when the directory or an actor
+//  cannot be made. The caller owns the context.
 zp_ctx_t *
     zp_ctx_new (void);
 
@@ -81,6 +85,14 @@ size_t
 //  NULL (errno 0) when CURVE is off, NULL with EINVAL when self is NULL.
 const char *
     zp_ctx_public_key (zp_ctx_t *self);
+
+//  With CURVE on, also admit clients holding the certificate whose public
+//  key (Z85) this is: a process not forked by the context, e.g. on another
+//  host (see zp_state_connect). Certificates in the directory named by the
+//  environment variable ZPROC_CURVE_ALLOW at zp_ctx_new are admitted too.
+//  Returns 0, or -1 with EINVAL (CURVE off, or not a Z85 key).
+int
+    zp_ctx_allow (zp_ctx_t *self, const char *public_key);
 
 //  Also serve the store on endpoint, e.g. "tcp://127.0.0.1:*". Returns the
 //  endpoint actually bound (owned by the context), or NULL with errno:

@@ -29,12 +29,20 @@ extern "C" {
 #endif
 
 //  Connect to the store at endpoint (ipc:// or tcp://). server_public_key
-//  is the store's CURVE public key in Z85, or NULL for no CURVE. Returns a
-//  handle the caller owns, or NULL with errno: EINVAL (bad endpoint or
-//  key), ENOTCONN (no store answered within the default timeout), EACCES
-//  (refused by CURVE).
+//  is the store's CURVE public key in Z85 (zp_ctx_public_key), or NULL for
+//  no CURVE. With CURVE, the handle presents the certificate in the file
+//  named by the environment variable ZPROC_CLIENT_CERT (a zcert file with
+//  its secret part), else a fresh one, which a store admits only after
+//  zp_ctx_allow. Returns a handle the caller owns, or NULL with errno:
+//  EINVAL (bad endpoint, key or certificate file), ENOTCONN (no store
+//  answered within the default timeout), EACCES (refused by CURVE).
 zp_state_t *
     zp_state_connect (const char *endpoint, const char *server_public_key);
+
+//  Same, presenting cert (the caller keeps it; it is copied).
+zp_state_t *
+    zp_state_connect_cert (const char *endpoint, const char *server_public_key,
+                           zcert_t *cert);
 
 //  Close the handle. Nulls *self_p; safe on NULL. Never destroy the handle
 //  that zp_ctx_state or zp_worker_state returned: its owner does.
