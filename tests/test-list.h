@@ -102,6 +102,11 @@ TEST_DECLARE (mailbox_call)
 TEST_DECLARE (mailbox_call_timeout_and_death)
 TEST_DECLARE (mailbox_call_keeps_mailbox)
 TEST_DECLARE (mailbox_poller)
+//  test-security.c
+TEST_DECLARE (security_dir_private)
+TEST_DECLARE (security_curve_allow)
+TEST_DECLARE (security_curve_tcp)
+TEST_DECLARE (security_netns_tcp)
 //  test-examples.c
 TEST_DECLARE (example_seed)
 
@@ -191,6 +196,10 @@ TEST_LIST_START
     TEST_ENTRY (mailbox_call_timeout_and_death, 10000)
     TEST_ENTRY (mailbox_call_keeps_mailbox, 10000)
     TEST_ENTRY (mailbox_poller, 10000)
+    TEST_ENTRY (security_dir_private, 30000)
+    TEST_ENTRY (security_curve_allow, 10000)
+    TEST_ENTRY (security_curve_tcp, 20000)
+    TEST_ENTRY (security_netns_tcp, 60000)
     TEST_ENTRY (example_seed, 20000)
 TEST_LIST_END
 
