@@ -236,7 +236,9 @@ TEST_IMPL (supervise_nested_three_levels)
     ASSERT_NOT_NULL (ctx);
     zp_state_t *state = zp_ctx_state (ctx);
     ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "level1", s_worker_level, (void *) 1));
+    //  Level 3 writes its pid, level 2 the name it got: wait for both
     ASSERT_EQ (zp_state_get_when_available (state, "pid/3", test_ms (5000)), 0);
+    ASSERT_EQ (zp_state_get_when_available (state, "name/3", test_ms (5000)), 0);
     char *name = zp_state_get_str (state, "name/3");
     ASSERT_STR_EQ (name, "level1.1.1");
     zstr_free (&name);
