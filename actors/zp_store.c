@@ -45,6 +45,7 @@ typedef struct {
     size_t log_bytes;           //  Bytes of values the log holds
     uint64_t seq;               //  Sequence number of the last change
     zlistx_t *streams;          //  stream_t, owned
+    zhashx_t *watched;          //  key -> number of requests parked on it
     zmq_msg_t frames [MAX_FRAMES]; //  The request being handled
     size_t nframes;             //  Frames in it
     zp_header_t header;         //  Its decoded header
@@ -71,11 +72,12 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->log = (zp_change_t **) calloc (ZP_LOG_CHANGES, sizeof (zp_change_t *));
     self->map = zhashx_new ();
     self->streams = zlistx_new ();
+    self->watched = zhashx_new ();
     self->router = zsock_new (ZMQ_ROUTER);
     self->feed = zsock_new (ZMQ_PAIR);
     self->sys = zsock_new (ZMQ_PULL);
-    if (!self->log || !self->map || !self->streams || !self->router || !self->feed
-    ||  !self->sys)
+    if (!self->log || !self->map || !self->streams || !self->watched || !self->router
+    ||  !self->feed || !self->sys)
         goto failed;
     zhashx_set_destructor (self->map, zp__change_destructor);
     zlistx_set_destructor (self->streams, (czmq_destructor *) s_stream_destroy);
@@ -127,6 +129,7 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->feed);
     zsock_destroy (&self->router);
     zlistx_destroy (&self->streams);
+    zhashx_destroy (&self->watched);
     zhashx_destroy (&self->map);
     if (self->log) {
         for (uint64_t index = 0; index <= self->log_mask; index++)
@@ -375,11 +378,16 @@ s_apply (self_t *self, const char *key, const void *value, size_t size, bool del
         }
         stream = (stream_t *) zlistx_next (self->streams);
     }
-    //  The registry takes over our reference
-    byte kind = 'C';
-    void *feed = zsock_resolve (self->feed);
-    zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
-    zmq_send (feed, &change, sizeof (change), 0);
+    //  Only a key with requests parked on it is news to the registry; it
+    //  takes over our reference
+    if (zhashx_lookup (self->watched, key)) {
+        byte kind = 'C';
+        void *feed = zsock_resolve (self->feed);
+        zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
+        zmq_send (feed, &change, sizeof (change), 0);
+    }
+    else
+        zp__change_unref (&change);
     return ZP_STATUS_OK;
 }
 
@@ -552,10 +560,23 @@ s_size (self_t *self)
     s_reply (self, ZP_STATUS_OK, self->seq, count, sizeof count, NULL, 0, 1);
 }
 
+//  Count the requests parked on a key, so changes of other keys need not
+//  go to the registry
+static void
+s_watched_add (self_t *self, const char *key, int delta)
+{
+    uintptr_t count = (uintptr_t) zhashx_lookup (self->watched, key) + delta;
+    if (count)
+        zhashx_update (self->watched, key, (void *) count);
+    else
+        zhashx_delete (self->watched, key);
+}
+
 //  Hand the request being handled to the registry, to wait for a change
 static void
-s_park (self_t *self)
+s_park (self_t *self, const char *key)
 {
+    s_watched_add (self, key, 1);
     void *feed = zsock_resolve (self->feed);
     byte kind = 'P';
     zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
@@ -578,7 +599,7 @@ s_wait_change (self_t *self, const char *key)
         }
     }
     if (!change)
-        s_park (self);
+        s_park (self, key);
     else
     if (change->deleted)
         s_reply (self, ZP_STATUS_NOT_FOUND, change->seq, NULL, 0, NULL, 0, 0);
@@ -596,7 +617,7 @@ s_wait_equal (self_t *self, const char *key)
                         s_frame_data (self, 3), s_frame_size (self, 3)))
         s_reply_status (self, ZP_STATUS_OK);
     else
-        s_park (self);
+        s_park (self, key);
 }
 
 static void
@@ -605,7 +626,7 @@ s_wait_available (self_t *self, const char *key)
     if (zhashx_lookup (self->map, key))
         s_reply_status (self, ZP_STATUS_OK);
     else
-        s_park (self);
+        s_park (self, key);
 }
 
 static void
@@ -752,21 +773,26 @@ s_handle_router (self_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  The registry sends replies for parked requests: 'R', routing id, header
-//  and payload, which we pass on to the client as they are
+//  The registry ends each parked request with a message naming its key:
+//  'R', key, routing id, header and payload, a reply we pass on to the
+//  client as it is; or 'D', key, a request the client withdrew
 
 static void
 s_handle_feed (self_t *self)
 {
     void *feed = zsock_resolve (self->feed);
     void *router = zsock_resolve (self->router);
+    char key [ZP_KEY_MAX + 1];
     for (int batch = 0; batch < DRAIN_BATCH; batch++) {
         size_t count = s_recv_frames (self, feed);
         if (count == 0)
             break;
-        if (count < 3 || count > MAX_FRAMES || s_frame_size (self, 0) != 1)
-            continue;           //  The registry is ours: this cannot happen
-        for (size_t index = 1; index < self->nframes; index++)
+        //  The registry is ours: a malformed message cannot happen
+        if (count < 2 || count > MAX_FRAMES || s_frame_size (self, 0) != 1
+        ||  !s_frame_key (self, 1, key))
+            continue;
+        s_watched_add (self, key, -1);
+        for (size_t index = 2; index < self->nframes; index++)
             zmq_msg_send (&self->frames [index], router,
                           ZMQ_DONTWAIT | (index + 1 < self->nframes? ZMQ_SNDMORE: 0));
     }

@@ -142,6 +142,7 @@ s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
     byte buffer [ZP_HEADER_SIZE];
     zp__header_encode (&header, buffer);
     zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
+    zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_SNDMORE);
     zmq_send (feed, zframe_data (waiter->routing_id), zframe_size (waiter->routing_id),
               ZMQ_SNDMORE);
     zmq_send (feed, buffer, sizeof buffer, with_value? ZMQ_SNDMORE: 0);
@@ -272,9 +273,15 @@ s_handle_cancel (self_t *self)
     char *index_key = s_index_key (&self->frames [1], header.request_id);
     waiter_t *waiter = index_key?
         (waiter_t *) zhashx_lookup (self->by_request, index_key): NULL;
-    //  Withdraw it quietly: the client has stopped listening for it
-    if (waiter)
+    //  Withdraw it quietly (the client has stopped listening for it), and
+    //  tell the store one request less waits on the key
+    if (waiter) {
+        void *feed = zsock_resolve (self->feed);
+        byte kind = 'D';
+        zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
+        zmq_send (feed, waiter->key, strlen (waiter->key), 0);
         s_waiter_remove (self, waiter);
+    }
     zstr_free (&index_key);
 }
 

@@ -2,9 +2,10 @@
     zp_watchers - the watcher registry actor: parked watcher requests
 
     The store parks here every watcher request it cannot answer at once
-    (a key changed, a key equals a value, a key exists), and sends every
-    change over the same inproc feed, in store order. A change touches only
-    the requests parked on its key: no scan of the others.
+    (a key changed, a key equals a value, a key exists), and sends the
+    changes of the keys with parked requests over the same inproc feed, in
+    store order. A change touches only the requests parked on its key: no
+    scan of the others.
 
     Start it with zactor_new (zp_watchers_actor, &args). After zactor_new
     the actor sends its start-up status: zsock_recv (actor, "i", &rc).
