@@ -47,18 +47,21 @@ zp__watch_new_from (zp_state_t *state, const char *prefix, uint64_t seq)
 
     //  The store confirms before it sends the first change
     int rc = zp__wait_socket (dealer, ZMQ_POLLIN, NULL, deadline);
-    zmsg_t *reply = rc > 0? zmsg_recv (dealer): NULL;
-    zframe_t *frame = reply? zmsg_first (reply): NULL;
-    zp_header_t answer;
-    if (!frame || zp__header_decode (&answer, zframe_data (frame), zframe_size (frame)) < 0
-    ||  answer.command != ZP_CMD_WATCH || answer.status != ZP_STATUS_OK) {
-        errno = rc < 0? errno: rc == 0? ENOTCONN
-              : frame && zp__header_decode (&answer, zframe_data (frame), zframe_size (frame)) == 0
-              ? zp__status_errno (answer.status): EPROTO;
-        zmsg_destroy (&reply);
+    if (rc <= 0) {
+        errno = rc == 0? ENOTCONN: errno;
         goto failed;
     }
+    zmsg_t *reply = zmsg_recv (dealer);
+    zframe_t *frame = reply? zmsg_first (reply): NULL;
+    zp_header_t answer;
+    bool valid = frame
+              && zp__header_decode (&answer, zframe_data (frame), zframe_size (frame)) == 0
+              && answer.command == ZP_CMD_WATCH;
     zmsg_destroy (&reply);
+    if (!valid || answer.status != ZP_STATUS_OK) {
+        errno = valid? zp__status_errno (answer.status): EPROTO;
+        goto failed;
+    }
     return self;
 
 failed:;
