@@ -185,3 +185,36 @@ zp__parse_double (const void *data, size_t size, double *value)
     *value = parsed;
     return true;
 }
+
+
+//  --------------------------------------------------------------------------
+//  Sort a list of strings bytewise
+
+static int
+s_compare_strings (const void *first, const void *second)
+{
+    return strcmp (*(const char * const *) first, *(const char * const *) second);
+}
+
+int
+zp__sort_strings (zlistx_t *list)
+{
+    size_t size = zlistx_size (list);
+    if (size < 2)
+        return 0;
+    char **strings = (char **) malloc (size * sizeof (char *));
+    if (!strings)
+        return zp__fail (ENOMEM, -1);
+    size_t index = 0;
+    for (char *string = (char *) zlistx_first (list); string;
+         string = (char *) zlistx_next (list))
+        strings [index++] = string;
+    qsort (strings, size, sizeof (char *), s_compare_strings);
+    //  Same items, new order: detach them all, then add them back
+    while (zlistx_detach (list, NULL))
+        ;
+    for (index = 0; index < size; index++)
+        zlistx_add_end (list, strings [index]);
+    free (strings);
+    return 0;
+}

@@ -91,6 +91,11 @@ bool
 bool
     zp__parse_double (const void *data, size_t size, double *value);
 
+//  Sort a list of strings bytewise, in place (CZMQ 4.2's zlistx_sort can
+//  stop before the list is sorted). Returns 0, or -1 with ENOMEM.
+int
+    zp__sort_strings (zlistx_t *list);
+
 //  True when a key of size bytes is valid (1 to ZP_KEY_MAX bytes, no NUL)
 bool
     zp__key_valid (const char *key, size_t size);

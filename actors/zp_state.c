@@ -526,14 +526,14 @@ zp_state_keys (zp_state_t *self, const char *prefix)
     if (!keys)
         return zp__fail (ENOMEM, NULL);
     zlistx_set_destructor (keys, (czmq_destructor *) zstr_free);
-    zlistx_set_comparator (keys, (czmq_comparator *) strcmp);
     if (self->view) {
         for (void *item = zhashx_first (self->view); item; item = zhashx_next (self->view)) {
             const char *key = (const char *) zhashx_cursor (self->view);
             if (strncmp (key, prefix, prefix_size) == 0)
                 zlistx_add_end (keys, strdup (key));
         }
-        zlistx_sort (keys);
+        if (zp__sort_strings (keys) < 0)
+            zlistx_destroy (&keys);
         return keys;
     }
     zp_part_t part = { prefix, prefix_size };

@@ -68,8 +68,13 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     if (!self)
         return NULL;
     self->pipe = pipe;
-    self->log_mask = ZP_LOG_CHANGES - 1;
-    self->log = (zp_change_t **) calloc (ZP_LOG_CHANGES, sizeof (zp_change_t *));
+    uint64_t capacity = ZP_LOG_CHANGES;
+    const char *wanted = getenv ("ZPROC_LOG_CHANGES");
+    if (wanted && atol (wanted) > 0)
+        for (capacity = 16; capacity < (uint64_t) atol (wanted); capacity *= 2)
+            ;
+    self->log_mask = capacity - 1;
+    self->log = (zp_change_t **) calloc (capacity, sizeof (zp_change_t *));
     self->map = zhashx_new ();
     self->streams = zlistx_new ();
     self->watched = zhashx_new ();
@@ -272,6 +277,20 @@ s_log_find (self_t *self, uint64_t after, const char *key, size_t key_size, bool
         zp_change_t *change = self->log [seq & self->log_mask];
         if (prefix? change->key_size >= key_size && memcmp (change->key, key, key_size) == 0
                   : change->key_size == key_size && memcmp (change->key, key, key_size) == 0)
+            return change;
+    }
+    return NULL;
+}
+
+
+//  The last change of key in the log (the log holds one)
+static zp_change_t *
+s_log_last (self_t *self, const char *key)
+{
+    size_t key_size = strlen (key);
+    for (uint64_t seq = self->seq; seq >= self->log_oldest && seq > 0; seq--) {
+        zp_change_t *change = self->log [seq & self->log_mask];
+        if (change->key_size == key_size && memcmp (change->key, key, key_size) == 0)
             return change;
     }
     return NULL;
@@ -515,12 +534,12 @@ s_keys_under (self_t *self)
     zlistx_t *keys = zlistx_new ();
     if (!keys)
         return NULL;
-    zlistx_set_comparator (keys, (czmq_comparator *) strcmp);
     for (zp_change_t *change = (zp_change_t *) zhashx_first (self->map); change;
          change = (zp_change_t *) zhashx_next (self->map))
         if (change->key_size >= prefix_size && memcmp (change->key, prefix, prefix_size) == 0)
             zlistx_add_end (keys, change->key);
-    zlistx_sort (keys);
+    if (zp__sort_strings (keys) < 0)
+        zlistx_destroy (&keys);
     return keys;
 }
 
@@ -587,14 +606,24 @@ s_park (self_t *self, const char *key)
 static void
 s_wait_change (self_t *self, const char *key)
 {
-    //  The first change the client has not seen, if the log still has it;
-    //  when the log has dropped it, the current value is the best answer
+    //  The first change the client has not seen, if the log reaches back to
+    //  its baseline; else the changes in between are gone, and the key's
+    //  state now is the answer, if it changed since
+    uint64_t baseline = self->header.seq;
     zp_change_t *change = NULL;
-    if (self->header.seq < self->seq) {
-        change = s_log_find (self, self->header.seq, key, strlen (key), false);
-        if (!change && self->header.seq + 1 < self->log_oldest) {
+    if (baseline < self->seq) {
+        change = s_log_find (self, baseline, key, strlen (key), false);
+        if (change && baseline + 1 < self->log_oldest) {
+            zp_change_t *current = (zp_change_t *) zhashx_lookup (self->map, key);
+            if (current)
+                change = current;
+            else
+                change = s_log_last (self, key);
+        }
+        else
+        if (!change && baseline + 1 < self->log_oldest) {
             change = (zp_change_t *) zhashx_lookup (self->map, key);
-            if (change && change->seq <= self->header.seq)
+            if (change && change->seq <= baseline)
                 change = NULL;
         }
     }

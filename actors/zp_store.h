@@ -15,8 +15,10 @@
 #ifndef ZP_STORE_H_INCLUDED
 #define ZP_STORE_H_INCLUDED
 
-//  How many changes the log keeps (a power of two), and how many bytes of
-//  values at most; the older changes are dropped first
+//  How many changes the log keeps by default (a power of two; the
+//  environment variable ZPROC_LOG_CHANGES sets another, rounded up to a
+//  power of two, at least 16), and how many bytes of values at most; the
+//  older changes are dropped first
 #define ZP_LOG_CHANGES      65536
 #define ZP_LOG_BYTES_MAX    (64 * 1024 * 1024)
 
