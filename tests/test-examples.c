@@ -71,3 +71,71 @@ TEST_IMPL (example_seed)
     ASSERT_EQ (status, 0);
     return 0;
 }
+
+
+TEST_IMPL (example_pipeline)
+{
+    const char *expected =
+        "pipeline: 4 workers, 1000 tasks, sum 332833500 (expected 332833500)\n";
+    char output [4096];
+    int status = s_run_example ("../examples/pipeline", output, sizeof (output),
+                                test_ms (15000));
+    ASSERT_STR_EQ (output, expected);
+    ASSERT_EQ (status, 0);
+    return 0;
+}
+
+
+TEST_IMPL (example_mapreduce)
+{
+    //  The counts of the text built into the example
+    const char *expected =
+        "    111 the\n"
+        "     33 and\n"
+        "     23 keeper\n"
+        "     20 a\n"
+        "     20 in\n"
+        "mapreduce: 774 words, 254 distinct, matches single-process count\n";
+    char output [4096];
+    int status = s_run_example ("../examples/mapreduce", output, sizeof (output),
+                                test_ms (15000));
+    ASSERT_STR_EQ (output, expected);
+    ASSERT_EQ (status, 0);
+    return 0;
+}
+
+
+TEST_IMPL (example_pingpong)
+{
+    //  The rate depends on the machine: check the line's shape and count
+    char output [4096];
+    int status = s_run_example ("../examples/pingpong", output, sizeof (output),
+                                test_ms (25000));
+    int count = 0;
+    double seconds = 0, rate = 0;
+    int length = 0;
+    int fields = sscanf (output, "pingpong: %d messages in %lf s, %lf msg/s\n%n",
+                         &count, &seconds, &rate, &length);
+    if (fields != 3 || output [length] != 0)
+        fprintf (stderr, "examples/pingpong printed:\n%s", output);
+    ASSERT_EQ (fields, 3);
+    ASSERT_EQ (length, strlen (output));
+    ASSERT_EQ (count, 100000);
+    ASSERT (seconds > 0 && rate > 0);
+    ASSERT_EQ (status, 0);
+    return 0;
+}
+
+
+TEST_IMPL (example_supervisor)
+{
+    //  6 jobs done per run, the 7th crashes it: 16 crashes for 100 jobs
+    const char *expected =
+        "supervisor: 100 jobs done, 16 restarts, nothing lost\n";
+    char output [4096];
+    int status = s_run_example ("../examples/supervisor", output, sizeof (output),
+                                test_ms (15000));
+    ASSERT_STR_EQ (output, expected);
+    ASSERT_EQ (status, 0);
+    return 0;
+}
