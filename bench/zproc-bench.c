@@ -1,3 +1,1486 @@
-/*  zproc-bench: placeholder until the benchmark lands */
+/*  =========================================================================
+    zproc-bench - how fast zproc is, against what this machine can do
+
+    Prints one line per figure, "name value unit", with " ratio=R" where
+    DESIGN.md ("Performance") sets a target as a ratio. The reference is
+    measured in the same run: a raw libzmq DEALER/ROUTER round trip over
+    ipc:// between two processes, the physical limit of a store that answers
+    over libzmq. Every latency is the median of thousands of operations
+    after a warm-up, each timed on its own with CLOCK_MONOTONIC; throughputs
+    are operations over the wall time of the whole run.
+
+    Workers report their figures through the state itself: integers (ns)
+    under "bench/res/NAME/WHAT", or the errno that stopped them under
+    "bench/err/NAME". CLOCK_MONOTONIC is system-wide, so the start and end
+    times of different workers can be compared.
+
+    Usage: zproc-bench [--json] [--no-1m] [--help]
+    Progress goes to stderr; stdout carries the figures only. The exit
+    status is 1 when any figure failed or a count was wrong.
+    =========================================================================
+*/
+
 #include <zproc/zproc.h>
-int main (void) { printf ("zproc-bench: not written yet\n"); return 0; }
+#include <zmq.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <sys/prctl.h>
+#include <sys/time.h>
+#include <pthread.h>
+#include <malloc.h>
+#include <math.h>
+#include <time.h>
+#include <inttypes.h>
+
+//  Round trips, each timed: thousands where they are cheap
+#define RAW_WARMUP      1000
+#define RAW_ROUNDS      20000
+#define RT_WARMUP       1000
+#define RT_ROUNDS       10000
+#define PING_WARMUP     500
+#define PING_ROUNDS     5000
+
+//  Throughputs
+#define INCR_1          20000       //  incr by one worker
+#define INCR_WORKERS    8
+#define INCR_EACH       5000        //  incr by each of INCR_WORKERS
+#define INCR_WARMUP     200         //  untimed incr on another key, each
+#define STREAM_KEYS     50000
+
+//  Parked watchers: PARKERS processes of PARK_THREADS threads, each thread
+//  with its own handle (a handle is single-threaded, and a blocked call
+//  holds its thread)
+#define PARKERS         4
+#define PARK_THREADS    250
+#define PARKED          (PARKERS * PARK_THREADS)
+
+//  Process figures
+#define SPAWN_ROUNDS    3           //  contexts, each with SPAWN_WORKERS
+#define SPAWN_WORKERS   100
+#define FORK_BATCHES    3           //  per round, SPAWN_WORKERS forks each
+#define CTX_ROUNDS      20
+
+//  The big store
+#define LOAD_KEYS       1000000
+#define LOAD_VALUE_SIZE 32
+#define LOADERS         8
+
+//  Generous: a step that takes this long has failed, it is not slow
+#define WAIT_MS         60000
+//  The 1M-key load, at the store's ~15,000 writes/s on 2 cores, takes a
+//  minute: its own deadline is generous too
+#define LOAD_MS         600000
+//  Parked watchers wait longer than any step; the parent releases them
+#define PARK_MS         600000
+
+//  Keys
+#define GETSET_KEY      "bench/getset"
+#define SMALL_VALUE     "0123456789abcdef"
+
+
+//  --------------------------------------------------------------------------
+//  Figures: printed as they come (lines), or kept for one JSON object
+
+typedef struct {
+    char name [64];             //  Figure name
+    double value;               //  Its value
+    const char *unit;           //  Its unit, NULL for a plain number
+    int precision;              //  Decimals printed
+    double ratio;               //  Ratio to its reference, NAN when none
+    char *error;                //  Why it failed, NULL when it did not
+} figure_t;
+
+#define MAX_FIGURES     32
+static figure_t s_figures [MAX_FIGURES];
+static size_t s_nfigures = 0;
+static bool s_json = false;     //  --json
+static bool s_failed = false;   //  Exit status 1
+
+static figure_t *
+s_figure_new (const char *name)
+{
+    assert (s_nfigures < MAX_FIGURES);
+    figure_t *figure = &s_figures [s_nfigures++];
+    snprintf (figure->name, sizeof figure->name, "%s", name);
+    figure->ratio = NAN;
+    return figure;
+}
+
+static void
+s_figure_print (figure_t *figure)
+{
+    if (s_json)
+        return;                 //  Printed all at once at the end
+    if (figure->error)
+        printf ("%s FAILED (%s)\n", figure->name, figure->error);
+    else {
+        printf ("%s %.*f", figure->name, figure->precision, figure->value);
+        if (figure->unit)
+            printf (" %s", figure->unit);
+        if (!isnan (figure->ratio))
+            printf (" ratio=%.2f", figure->ratio);
+        printf ("\n");
+    }
+    //  Workers are forked after this: nothing may be left in the buffer
+    fflush (stdout);
+}
+
+//  Report a figure; reference is the value it is compared with, NAN when
+//  there is none (or when the reference itself failed)
+static void
+s_report (const char *name, double value, const char *unit, int precision, double reference)
+{
+    figure_t *figure = s_figure_new (name);
+    figure->value = value;
+    figure->unit = unit;
+    figure->precision = precision;
+    if (!isnan (reference) && reference > 0)
+        figure->ratio = value / reference;
+    s_figure_print (figure);
+}
+
+static void
+s_report_failure (const char *name, const char *why)
+{
+    figure_t *figure = s_figure_new (name);
+    figure->error = strdup (why);
+    s_failed = true;
+    s_figure_print (figure);
+}
+
+static void
+s_report_errno (const char *name, int err)
+{
+    //  s_take's ENODATA: the worker died or lost the store before it could
+    //  say why
+    s_report_failure (name, err == ENODATA? "worker left no result": strerror (err));
+}
+
+static void
+s_json_string (const char *text)
+{
+    putchar ('"');
+    for (; *text; text++) {
+        if (*text == '"' || *text == '\\')
+            putchar ('\\');
+        putchar (*text);
+    }
+    putchar ('"');
+}
+
+static void
+s_json_print (void)
+{
+    printf ("{");
+    for (size_t index = 0; index < s_nfigures; index++) {
+        figure_t *figure = &s_figures [index];
+        printf ("%s\"%s\": ", index? ", ": "", figure->name);
+        if (figure->error) {
+            printf ("null, \"%s_error\": ", figure->name);
+            s_json_string (figure->error);
+        }
+        else {
+            printf ("%.*f", figure->precision, figure->value);
+            if (!isnan (figure->ratio))
+                printf (", \"%s_ratio\": %.2f", figure->name, figure->ratio);
+        }
+    }
+    printf ("}\n");
+    fflush (stdout);
+}
+
+static void
+s_figures_destroy (void)
+{
+    for (size_t index = 0; index < s_nfigures; index++)
+        free (s_figures [index].error);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Time
+
+static uint64_t
+s_now_ns (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (uint64_t) now.tv_sec * 1000000000ULL + (uint64_t) now.tv_nsec;
+}
+
+static int
+s_compare_u64 (const void *left, const void *right)
+{
+    uint64_t a = *(const uint64_t *) left, b = *(const uint64_t *) right;
+    return a < b? -1: a > b? 1: 0;
+}
+
+//  The median of count samples, in ns; sorts them
+static uint64_t
+s_median_ns (uint64_t *samples, size_t count)
+{
+    qsort (samples, count, sizeof (uint64_t), s_compare_u64);
+    return count % 2? samples [count / 2]
+                    : (samples [count / 2 - 1] + samples [count / 2]) / 2;
+}
+
+static double
+s_us (uint64_t ns)
+{
+    return ns / 1000.0;
+}
+
+static double
+s_ms (uint64_t ns)
+{
+    return ns / 1e6;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Progress, on stderr
+
+//  When the benchmark started, for the progress lines
+static uint64_t s_started = 0;
+
+static void
+s_progress (const char *what)
+{
+    if (!s_started)
+        s_started = s_now_ns ();
+    fprintf (stderr, "running %s... (at %.1f s)\n", what, (s_now_ns () - s_started) / 1e9);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Results from workers, through the state
+
+static void
+s_put (zp_state_t *state, const char *name, const char *what, int64_t value)
+{
+    char key [128];
+    snprintf (key, sizeof key, "bench/res/%s/%s", name, what);
+    zp_state_set_int (state, key, value);
+}
+
+//  A worker that fails says why, so the parent reports the real errno
+//  rather than "no result"
+static void
+s_put_error (zp_state_t *state, const char *name, int err)
+{
+    char key [128];
+    snprintf (key, sizeof key, "bench/err/%s", name);
+    zp_state_set_int (state, key, err? err: EIO);
+}
+
+//  The errno a worker left, 0 when it left none
+static int
+s_worker_error (zp_state_t *state, const char *name)
+{
+    char key [128];
+    snprintf (key, sizeof key, "bench/err/%s", name);
+    int64_t err = 0;
+    return zp_state_get_int (state, key, &err) == 0 && err > 0? (int) err: 0;
+}
+
+//  The result a worker left; -1 with its errno, or ENODATA when it left
+//  nothing (it crashed, or it could not reach the store)
+static int
+s_take (zp_state_t *state, const char *name, const char *what, int64_t *value)
+{
+    char key [128];
+    snprintf (key, sizeof key, "bench/res/%s/%s", name, what);
+    if (zp_state_get_int (state, key, value) == 0)
+        return 0;
+    int err = s_worker_error (state, name);
+    errno = err? err: ENODATA;
+    return -1;
+}
+
+//  Wait for a worker to end, until deadline (ns, CLOCK_MONOTONIC). One that
+//  overstays is killed: the benchmark leaves no process behind. Returns
+//  its exit code, or -1.
+static int
+s_join_by (zp_proc_t *proc, uint64_t deadline)
+{
+    if (!proc)
+        return -1;
+    uint64_t now = s_now_ns ();
+    int code = zp_proc_wait (proc, now < deadline? (int) ((deadline - now) / 1000000): 0);
+    if (code < 0) {
+        zp_proc_kill (proc, SIGKILL);
+        code = zp_proc_wait (proc, 10000);
+    }
+    return code;
+}
+
+static int
+s_join (zp_proc_t *proc)
+{
+    return s_join_by (proc, s_now_ns () + WAIT_MS * 1000000ULL);
+}
+
+//  Workers that time their run from the same moment wait for this key
+static int
+s_await_go (zp_state_t *state, const char *go)
+{
+    return go? zp_state_get_when_equal_str (state, go, "1", WAIT_MS): 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  A private directory for the raw reference's socket, as zproc makes one;
+//  fills path (PATH_MAX), returns 0 or -1 with errno
+
+static int
+s_private_dir (char *path)
+{
+    const char *tmpdir = getenv ("TMPDIR");
+    snprintf (path, PATH_MAX, "%s/zproc-bench-XXXXXX", tmpdir && *tmpdir? tmpdir: "/tmp");
+    return mkdtemp (path)? 0: -1;
+}
+
+static int
+s_read_full (int fd, void *buffer, size_t size)
+{
+    size_t done = 0;
+    while (done < size) {
+        ssize_t rc = read (fd, (char *) buffer + done, size - done);
+        if (rc == 0)
+            return errno = EPIPE, -1;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        if (rc > 0)
+            done += (size_t) rc;
+    }
+    return 0;
+}
+
+static int
+s_write_full (int fd, const void *buffer, size_t size)
+{
+    size_t done = 0;
+    while (done < size) {
+        ssize_t rc = write (fd, (const char *) buffer + done, size - done);
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        if (rc > 0)
+            done += (size_t) rc;
+    }
+    return 0;
+}
+
+//  What a raw child writes back: its median, or the errno that stopped it
+typedef struct {
+    int error;                  //  0, or errno
+    uint64_t median;            //  ns
+} raw_result_t;
+
+static void
+s_raw_child_start (void)
+{
+    //  Die with the benchmark, as zproc's workers do
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  1. raw_zmq_ipc_rt: DEALER in a forked child, ROUTER echoing in the
+//  parent, plain libzmq. The child makes its own context after fork; the
+//  parent's context is its own too (CZMQ's is not touched here).
+
+static void
+s_raw_zmq_child (const char *endpoint, int result_fd)
+{
+    raw_result_t result = { 0, 0 };
+    uint64_t *samples = (uint64_t *) malloc (RAW_ROUNDS * sizeof (uint64_t));
+    void *context = zmq_ctx_new ();
+    void *dealer = context? zmq_socket (context, ZMQ_DEALER): NULL;
+    int timeout = WAIT_MS, linger = 0;
+    if (!samples || !dealer
+    ||  zmq_setsockopt (dealer, ZMQ_RCVTIMEO, &timeout, sizeof timeout) < 0
+    ||  zmq_setsockopt (dealer, ZMQ_SNDTIMEO, &timeout, sizeof timeout) < 0
+    ||  zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof linger) < 0
+    ||  zmq_connect (dealer, endpoint) < 0)
+        result.error = errno? errno: ENOMEM;
+    char buffer [64];
+    for (int round = 0; !result.error && round < RAW_WARMUP + RAW_ROUNDS; round++) {
+        uint64_t start = s_now_ns ();
+        if (zmq_send (dealer, SMALL_VALUE, 16, 0) != 16
+        ||  zmq_recv (dealer, buffer, sizeof buffer, 0) != 16) {
+            result.error = errno;
+            break;
+        }
+        uint64_t end = s_now_ns ();
+        if (round >= RAW_WARMUP)
+            samples [round - RAW_WARMUP] = end - start;
+    }
+    if (!result.error)
+        result.median = s_median_ns (samples, RAW_ROUNDS);
+    s_write_full (result_fd, &result, sizeof result);
+    close (result_fd);
+    if (dealer)
+        zmq_close (dealer);
+    if (context)
+        zmq_ctx_term (context);
+    free (samples);
+}
+
+//  Echo every message back to its sender, rounds times
+static int
+s_raw_zmq_echo (void *router, int rounds)
+{
+    for (int round = 0; round < rounds; round++) {
+        zmq_msg_t id, body;
+        zmq_msg_init (&id);
+        zmq_msg_init (&body);
+        if (zmq_msg_recv (&id, router, 0) < 0 || !zmq_msg_more (&id)
+        ||  zmq_msg_recv (&body, router, 0) < 0
+        ||  zmq_msg_send (&id, router, ZMQ_SNDMORE) < 0
+        ||  zmq_msg_send (&body, router, 0) < 0) {
+            int saved = errno? errno: EPROTO;
+            zmq_msg_close (&id);
+            zmq_msg_close (&body);
+            return errno = saved, -1;
+        }
+    }
+    return 0;
+}
+
+//  Returns the round trip in us, NAN when it failed
+static double
+s_bench_raw_zmq (void)
+{
+    s_progress ("raw_zmq_ipc_rt");
+    const char *name = "raw_zmq_ipc_rt";
+    double figure = NAN;
+    int err = 0;
+    char dir [PATH_MAX], endpoint [PATH_MAX + 16], path [PATH_MAX + 16];
+    bool made = s_private_dir (dir) == 0;
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/raw", dir);
+    snprintf (path, sizeof path, "%s/raw", dir);
+    void *context = made? zmq_ctx_new (): NULL;
+    void *router = context? zmq_socket (context, ZMQ_ROUTER): NULL;
+    int timeout = WAIT_MS, linger = 0;
+    int result_pipe [2] = { -1, -1 };
+    pid_t pid = -1;
+    if (!router
+    ||  zmq_setsockopt (router, ZMQ_RCVTIMEO, &timeout, sizeof timeout) < 0
+    ||  zmq_setsockopt (router, ZMQ_SNDTIMEO, &timeout, sizeof timeout) < 0
+    ||  zmq_setsockopt (router, ZMQ_LINGER, &linger, sizeof linger) < 0
+    ||  zmq_bind (router, endpoint) < 0
+    ||  pipe (result_pipe) < 0) {
+        err = errno? errno: ENOMEM;
+        goto done;
+    }
+    //  Bound before the fork, so the child's connect finds the socket file
+    //  at once instead of retrying after libzmq's reconnect interval
+    fflush (NULL);
+    pid = fork ();
+    if (pid == 0) {
+        s_raw_child_start ();
+        close (result_pipe [0]);
+        s_raw_zmq_child (endpoint, result_pipe [1]);
+        _exit (0);
+    }
+    close (result_pipe [1]);
+    result_pipe [1] = -1;
+    if (pid < 0) {
+        err = errno;
+        goto done;
+    }
+    raw_result_t result;
+    if (s_raw_zmq_echo (router, RAW_WARMUP + RAW_ROUNDS) < 0
+    ||  s_read_full (result_pipe [0], &result, sizeof result) < 0)
+        err = errno;
+    else
+    if (result.error)
+        err = result.error;
+    else
+        figure = s_us (result.median);
+
+done:
+    if (pid > 0) {
+        if (err)
+            kill (pid, SIGKILL);
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    for (int index = 0; index < 2; index++)
+        if (result_pipe [index] >= 0)
+            close (result_pipe [index]);
+    if (router)
+        zmq_close (router);
+    if (context)
+        zmq_ctx_term (context);
+    if (made) {
+        unlink (path);
+        rmdir (dir);
+    }
+    if (err)
+        s_report_errno (name, err);
+    else
+        s_report (name, figure, "us", 2, NAN);
+    return figure;
+}
+
+
+//  --------------------------------------------------------------------------
+//  2. raw_unix_rt: 16 bytes each way over a socketpair, child echoing
+
+static void
+s_bench_raw_unix (void)
+{
+    s_progress ("raw_unix_rt");
+    const char *name = "raw_unix_rt";
+    int pair [2];
+    if (socketpair (AF_UNIX, SOCK_STREAM, 0, pair) < 0) {
+        s_report_errno (name, errno);
+        return;
+    }
+    fflush (NULL);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        s_raw_child_start ();
+        close (pair [0]);
+        char buffer [16];
+        for (int round = 0; round < RAW_WARMUP + RAW_ROUNDS; round++)
+            if (s_read_full (pair [1], buffer, sizeof buffer) < 0
+            ||  s_write_full (pair [1], buffer, sizeof buffer) < 0)
+                break;
+        _exit (0);
+    }
+    close (pair [1]);
+    int err = pid < 0? errno: 0;
+    uint64_t *samples = (uint64_t *) malloc (RAW_ROUNDS * sizeof (uint64_t));
+    if (!err && !samples)
+        err = ENOMEM;
+    //  A child that died would otherwise leave us blocked in read
+    struct timeval timeout = { WAIT_MS / 1000, 0 };
+    setsockopt (pair [0], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char buffer [16];
+    for (int round = 0; !err && round < RAW_WARMUP + RAW_ROUNDS; round++) {
+        uint64_t start = s_now_ns ();
+        if (s_write_full (pair [0], SMALL_VALUE, 16) < 0
+        ||  s_read_full (pair [0], buffer, sizeof buffer) < 0) {
+            err = errno;
+            break;
+        }
+        uint64_t end = s_now_ns ();
+        if (round >= RAW_WARMUP)
+            samples [round - RAW_WARMUP] = end - start;
+    }
+    close (pair [0]);
+    if (pid > 0) {
+        if (err)
+            kill (pid, SIGKILL);
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (err)
+        s_report_errno (name, err);
+    else
+        s_report (name, s_us (s_median_ns (samples, RAW_ROUNDS)), "us", 2, NAN);
+    free (samples);
+}
+
+
+//  --------------------------------------------------------------------------
+//  3. get_rt, set_rt: one worker, one call at a time
+
+static void
+s_getset_worker (zp_worker_t *worker, void *args)
+{
+    zp_state_t *state = zp_worker_state (worker);
+    uint64_t *samples = (uint64_t *) malloc (RT_ROUNDS * sizeof (uint64_t));
+    if (!samples) {
+        s_put_error (state, "get_rt", ENOMEM);
+        s_put_error (state, "set_rt", ENOMEM);
+        return;
+    }
+    int err = 0;
+    for (int round = 0; round < RT_WARMUP + RT_ROUNDS; round++) {
+        uint64_t start = s_now_ns ();
+        char *value = zp_state_get_str (state, GETSET_KEY);
+        uint64_t end = s_now_ns ();
+        if (!value) {
+            err = errno;
+            break;
+        }
+        free (value);
+        if (round >= RT_WARMUP)
+            samples [round - RT_WARMUP] = end - start;
+    }
+    if (err)
+        s_put_error (state, "get_rt", err);
+    else
+        s_put (state, "get_rt", "median", (int64_t) s_median_ns (samples, RT_ROUNDS));
+
+    err = 0;
+    for (int round = 0; round < RT_WARMUP + RT_ROUNDS; round++) {
+        uint64_t start = s_now_ns ();
+        int rc = zp_state_set_str (state, "bench/set", SMALL_VALUE);
+        uint64_t end = s_now_ns ();
+        if (rc < 0) {
+            err = errno;
+            break;
+        }
+        if (round >= RT_WARMUP)
+            samples [round - RT_WARMUP] = end - start;
+    }
+    if (err)
+        s_put_error (state, "set_rt", err);
+    else
+        s_put (state, "set_rt", "median", (int64_t) s_median_ns (samples, RT_ROUNDS));
+    free (samples);
+}
+
+static void
+s_bench_getset (zp_ctx_t *ctx, double raw_us)
+{
+    s_progress ("get_rt, set_rt");
+    zp_state_t *state = zp_ctx_state (ctx);
+    if (zp_state_set_str (state, GETSET_KEY, SMALL_VALUE) < 0) {
+        int err = errno;
+        s_report_errno ("get_rt", err);
+        s_report_errno ("set_rt", err);
+        return;
+    }
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "getset", s_getset_worker, NULL);
+    int err = proc? 0: errno;
+    s_join (proc);
+    const char *names [] = { "get_rt", "set_rt" };
+    for (int index = 0; index < 2; index++) {
+        int64_t median;
+        if (err)
+            s_report_errno (names [index], err);
+        else
+        if (s_take (state, names [index], "median", &median) < 0)
+            s_report_errno (names [index], errno);
+        else
+            s_report (names [index], s_us ((uint64_t) median), "us", 2, raw_us);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  4. incr_ops_1, incr_ops_8: workers hammering incr on one key, started
+//  together by a "go" key; the run lasts from the first start to the last
+//  end, in any worker
+
+typedef struct {
+    char name [32];             //  Result name
+    const char *key;            //  Key to increment
+    const char *go;             //  Start signal
+    int count;                  //  Increments
+} incr_job_t;
+
+static void
+s_incr_worker (zp_worker_t *worker, void *args)
+{
+    incr_job_t *job = (incr_job_t *) args;
+    zp_state_t *state = zp_worker_state (worker);
+    //  Warm up on another key, so the count of the timed key stays exact
+    for (int count = 0; count < INCR_WARMUP; count++)
+        if (zp_state_incr (state, "bench/incr-warmup", 1, NULL) < 0)
+            goto failed;
+    if (s_await_go (state, job->go) < 0)
+        goto failed;
+    uint64_t start = s_now_ns ();
+    for (int count = 0; count < job->count; count++)
+        if (zp_state_incr (state, job->key, 1, NULL) < 0)
+            goto failed;
+    uint64_t end = s_now_ns ();
+    s_put (state, job->name, "start", (int64_t) start);
+    s_put (state, job->name, "end", (int64_t) end);
+    return;
+
+failed:
+    s_put_error (state, job->name, errno);
+}
+
+//  Run workers incrementing key each count times; returns ops/s, or -1
+//  with errno. *exact says whether the key ended at workers * count.
+static double
+s_incr_run (zp_ctx_t *ctx, const char *label, int workers, int count, bool *exact)
+{
+    zp_state_t *state = zp_ctx_state (ctx);
+    incr_job_t jobs [INCR_WORKERS];
+    zp_proc_t *procs [INCR_WORKERS] = { NULL };
+    char key [64], go [64];
+    snprintf (key, sizeof key, "bench/%s", label);
+    snprintf (go, sizeof go, "bench/%s-go", label);
+    int err = 0;
+    for (int index = 0; index < workers && !err; index++) {
+        snprintf (jobs [index].name, sizeof jobs [index].name, "%s-%d", label, index);
+        jobs [index].key = key;
+        jobs [index].go = go;
+        jobs [index].count = count;
+        procs [index] = zp_ctx_spawn (ctx, jobs [index].name, s_incr_worker, &jobs [index]);
+        if (!procs [index])
+            err = errno;
+    }
+    //  Go even when a spawn failed: the others then end at once instead
+    //  of waiting for a go that would never come
+    if (zp_state_set_str (state, go, "1") < 0 && !err)
+        err = errno;
+    for (int index = 0; index < workers; index++)
+        s_join (procs [index]);
+    if (err)
+        return errno = err, -1;
+
+    uint64_t first = UINT64_MAX, last = 0;
+    for (int index = 0; index < workers; index++) {
+        int64_t start, end;
+        if (s_take (state, jobs [index].name, "start", &start) < 0
+        ||  s_take (state, jobs [index].name, "end", &end) < 0)
+            return -1;
+        first = (uint64_t) start < first? (uint64_t) start: first;
+        last = (uint64_t) end > last? (uint64_t) end: last;
+    }
+    int64_t total = 0;
+    *exact = zp_state_get_int (state, key, &total) == 0
+          && total == (int64_t) workers * count;
+    if (!*exact)
+        fprintf (stderr, "zproc-bench: %s counted %" PRId64 ", expected %" PRId64 "\n",
+                 key, total, (int64_t) workers * count);
+    return (double) workers * count / ((last - first) / 1e9);
+}
+
+static void
+s_bench_incr (zp_ctx_t *ctx)
+{
+    bool exact_1 = false, exact_8 = false;
+    s_progress ("incr_ops_1");
+    double ops = s_incr_run (ctx, "incr1", 1, INCR_1, &exact_1);
+    if (ops < 0)
+        s_report_errno ("incr_ops_1", errno);
+    else
+        s_report ("incr_ops_1", ops, "ops/s", 0, NAN);
+
+    s_progress ("incr_ops_8");
+    double ops_8 = s_incr_run (ctx, "incr8", INCR_WORKERS, INCR_EACH, &exact_8);
+    if (ops_8 < 0)
+        s_report_errno ("incr_ops_8", errno);
+    else
+        s_report ("incr_ops_8", ops_8, "ops/s", 0, NAN);
+
+    if (ops < 0 && ops_8 < 0)
+        s_report_failure ("incr_count_ok", "no run completed");
+    else {
+        //  A run that failed outright is reported above; a wrong count in
+        //  one that completed is the failure this line is for
+        bool exact = (ops < 0 || exact_1) && (ops_8 < 0 || exact_8);
+        s_report ("incr_count_ok", exact? 1: 0, NULL, 0, NAN);
+        if (!exact)
+            s_failed = true;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  5. wake_rt: a ping-pong between two workers. The leader sets its key
+//  and waits for the follower's; the follower waits for the leader's key
+//  and sets its own. One ping-pong is two wake-ups (set in one process,
+//  get_when_change returning in the other), each of them a set's trip to
+//  the store plus the store's wake-up of the watcher: so the wake-up
+//  latency is the median ping-pong divided by two.
+
+typedef struct {
+    const char *name;           //  Result name
+    const char *send;           //  Key this worker sets
+    const char *wait;           //  Key this worker waits on
+    bool leader;                //  Times the ping-pongs
+} ping_job_t;
+
+static void
+s_ping_worker (zp_worker_t *worker, void *args)
+{
+    ping_job_t *job = (ping_job_t *) args;
+    zp_state_t *state = zp_worker_state (worker);
+    uint64_t *samples = (uint64_t *) malloc (PING_ROUNDS * sizeof (uint64_t));
+    if (!samples) {
+        if (job->leader)
+            s_put_error (state, job->name, ENOMEM);
+        return;
+    }
+    int err = 0;
+    for (int round = 0; round < PING_WARMUP + PING_ROUNDS; round++) {
+        char sent [16];
+        snprintf (sent, sizeof sent, "%d", round);
+        uint64_t start = s_now_ns ();
+        char *value = NULL;
+        if (job->leader) {
+            if (zp_state_set_str (state, job->send, sent) < 0
+            ||  !(value = zp_state_get_when_change (state, job->wait, WAIT_MS))) {
+                err = errno;
+                break;
+            }
+            //  Each wait must return the change made after it began: an
+            //  older value would mean a stale wake-up, and a figure too
+            //  good to be true
+            if (strneq (value, sent))
+                err = EPROTO;
+        }
+        else {
+            if (!(value = zp_state_get_when_change (state, job->wait, WAIT_MS))
+            ||  zp_state_set_str (state, job->send, value) < 0)
+                err = errno;
+        }
+        uint64_t end = s_now_ns ();
+        free (value);
+        if (err)
+            break;
+        if (round >= PING_WARMUP)
+            samples [round - PING_WARMUP] = end - start;
+    }
+    if (job->leader) {
+        if (err)
+            s_put_error (state, job->name, err);
+        else
+            s_put (state, job->name, "median", (int64_t) s_median_ns (samples, PING_ROUNDS));
+    }
+    free (samples);
+}
+
+//  Returns the wake-up latency in us (ping-pong / 2), or NAN with errno
+static double
+s_pingpong (zp_ctx_t *ctx, const char *label)
+{
+    char ping [64], pong [64], leader_name [64], follower_name [64];
+    snprintf (ping, sizeof ping, "bench/%s/ping", label);
+    snprintf (pong, sizeof pong, "bench/%s/pong", label);
+    snprintf (leader_name, sizeof leader_name, "%s-leader", label);
+    snprintf (follower_name, sizeof follower_name, "%s-follower", label);
+    ping_job_t follower = { label, pong, ping, false };
+    ping_job_t leader = { label, ping, pong, true };
+    //  The follower first: whichever starts first, no ping is missed
+    //  (a watcher counts every change its handle had not yet seen)
+    zp_proc_t *procs [2] = { NULL, NULL };
+    procs [0] = zp_ctx_spawn (ctx, follower_name, s_ping_worker, &follower);
+    int err = procs [0]? 0: errno;
+    if (!err) {
+        procs [1] = zp_ctx_spawn (ctx, leader_name, s_ping_worker, &leader);
+        err = procs [1]? 0: errno;
+        if (err)
+            //  Nobody will ever ping it
+            zp_proc_kill (procs [0], SIGKILL);
+    }
+    s_join (procs [1]);
+    //  A leader that gave up leaves the follower waiting for a ping
+    if (procs [1] && s_worker_error (zp_ctx_state (ctx), label))
+        zp_proc_kill (procs [0], SIGKILL);
+    s_join (procs [0]);
+    if (err)
+        return errno = err, NAN;
+    int64_t median;
+    if (s_take (zp_ctx_state (ctx), label, "median", &median) < 0)
+        return NAN;
+    return s_us ((uint64_t) median) / 2;
+}
+
+static double
+s_bench_wake (zp_ctx_t *ctx, double raw_us)
+{
+    s_progress ("wake_rt");
+    double wake = s_pingpong (ctx, "wake");
+    if (isnan (wake))
+        s_report_errno ("wake_rt", errno);
+    else
+        s_report ("wake_rt", wake, "us", 2, raw_us);
+    return wake;
+}
+
+
+//  --------------------------------------------------------------------------
+//  6. predicate_wake_rt: the same ping-pong with PARKED watchers parked on
+//  other keys, which must not slow an unrelated wake-up. Each parked
+//  watcher is a thread with its own handle in one of PARKERS workers; it
+//  counts itself in "bench/parked" before it parks, or, if it could not
+//  connect, its worker counts it in "bench/park-failed". With CURVE on, the
+//  threads present a certificate the parent admitted with zp_ctx_allow.
+
+typedef struct {
+    const char *endpoint;       //  The store
+    const char *public_key;     //  Its CURVE key, or NULL
+    zcert_t *cert;              //  Our admitted certificate, NULL without CURVE
+    int index;                  //  This parker's number
+} park_job_t;
+
+typedef struct {
+    park_job_t *job;            //  Our worker's job
+    zcert_t *cert;              //  This thread's copy of the job's certificate
+    int index;                  //  This thread's number
+    pthread_mutex_t *mutex;     //  Guards the counts below
+    pthread_cond_t *reported;   //  Signalled as each thread reports
+    int *nreported;             //  Threads that parked or failed
+    int *nfailed;               //  Threads that failed
+    int *error;                 //  The first failure's errno
+} parker_t;
+
+static void
+s_parker_report (parker_t *self, int err)
+{
+    pthread_mutex_lock (self->mutex);
+    (*self->nreported)++;
+    *self->nfailed += err != 0;
+    if (err && !*self->error)
+        *self->error = err;
+    pthread_cond_signal (self->reported);
+    pthread_mutex_unlock (self->mutex);
+}
+
+static void *
+s_parker_thread (void *args)
+{
+    parker_t *self = (parker_t *) args;
+    zp_state_t *state = self->cert
+        ? zp_state_connect_cert (self->job->endpoint, self->job->public_key, self->cert)
+        : zp_state_connect (self->job->endpoint, NULL);
+    bool parked = false;
+    if (state) {
+        //  A thousand handles connecting at once may keep the store busy
+        zp_state_set_timeout (state, WAIT_MS);
+        parked = zp_state_incr (state, "bench/parked", 1, NULL) == 0;
+    }
+    s_parker_report (self, parked? 0: errno? errno: EIO);
+    if (parked) {
+        char key [64];
+        snprintf (key, sizeof key, "bench/never/%d/%d", self->job->index, self->index);
+        free (zp_state_get_when_change (state, key, PARK_MS));
+    }
+    zp_state_destroy (&state);
+    return NULL;
+}
+
+static void
+s_parker_worker (zp_worker_t *worker, void *args)
+{
+    park_job_t *job = (park_job_t *) args;
+    pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t reported = PTHREAD_COND_INITIALIZER;
+    int nreported = 0, nfailed = 0, error = 0;
+    parker_t parkers [PARK_THREADS];
+    pthread_t threads [PARK_THREADS];
+    bool started [PARK_THREADS] = { false };
+    pthread_attr_t attr;
+    pthread_attr_init (&attr);
+    //  Small stacks: PARK_THREADS threads that only wait
+    pthread_attr_setstacksize (&attr, 256 * 1024);
+    for (int index = 0; index < PARK_THREADS; index++) {
+        //  A copy per thread, made here: zcert_dup walks the metadata
+        //  with the certificate's own cursor, which threads cannot share
+        parkers [index] = (parker_t) {
+            job, job->cert? zcert_dup (job->cert): NULL, index,
+            &mutex, &reported, &nreported, &nfailed, &error
+        };
+        started [index] = pthread_create (&threads [index], &attr,
+                                          s_parker_thread, &parkers [index]) == 0;
+        if (!started [index])
+            s_parker_report (&parkers [index], EAGAIN);
+    }
+    pthread_attr_destroy (&attr);
+    pthread_mutex_lock (&mutex);
+    while (nreported < PARK_THREADS)
+        pthread_cond_wait (&reported, &mutex);
+    pthread_mutex_unlock (&mutex);
+    if (nfailed) {
+        //  Why, before how many: the parent reads the errno once the count
+        //  is complete
+        s_put_error (zp_worker_state (worker), "parker", error);
+        zp_state_incr (zp_worker_state (worker), "bench/park-failed", nfailed, NULL);
+    }
+    for (int index = 0; index < PARK_THREADS; index++) {
+        if (started [index])
+            pthread_join (threads [index], NULL);
+        zcert_destroy (&parkers [index].cert);
+    }
+}
+
+static bool
+s_all_parked (zp_state_t *view, void *args)
+{
+    int64_t parked = 0, failed = 0;
+    zp_state_get_int (view, "bench/parked", &parked);
+    zp_state_get_int (view, "bench/park-failed", &failed);
+    return parked + failed >= PARKED;
+}
+
+static void
+s_bench_predicate (zp_ctx_t *ctx, double wake_us)
+{
+    s_progress ("predicate_wake_rt (parking 1000 watchers)");
+    const char *name = "predicate_wake_rt";
+    zp_state_t *state = zp_ctx_state (ctx);
+    park_job_t jobs [PARKERS];
+    zp_proc_t *procs [PARKERS] = { NULL };
+    int err = 0;
+    //  Outside the context's own processes, a handle needs a certificate
+    //  the context admitted
+    zcert_t *cert = NULL;
+    if (zp_ctx_public_key (ctx)) {
+        cert = zcert_new ();
+        if (!cert || zp_ctx_allow (ctx, zcert_public_txt (cert)) < 0)
+            err = errno? errno: ENOMEM;
+    }
+    for (int index = 0; index < PARKERS && !err; index++) {
+        jobs [index] = (park_job_t) {
+            zp_ctx_endpoint (ctx), zp_ctx_public_key (ctx), cert, index
+        };
+        char proc_name [32];
+        snprintf (proc_name, sizeof proc_name, "parker-%d", index);
+        procs [index] = zp_ctx_spawn (ctx, proc_name, s_parker_worker, &jobs [index]);
+        if (!procs [index])
+            err = errno;
+    }
+    int64_t failed = 0;
+    if (!err && zp_state_get_when (state, s_all_parked, NULL, WAIT_MS) < 0)
+        err = errno;
+    if (!err && zp_state_get_int (state, "bench/park-failed", &failed) == 0 && failed > 0) {
+        char why [128];
+        snprintf (why, sizeof why, "%d of %d watchers could not park: %s", (int) failed,
+                  PARKED, strerror (s_worker_error (state, "parker")));
+        s_report_failure (name, why);
+    }
+    else
+    if (!err) {
+        //  Each thread sends its park request right after its count; the
+        //  ping-pong's warm-up outlasts that last step by far
+        double wake = s_pingpong (ctx, "parked");
+        if (isnan (wake))
+            s_report_errno (name, errno);
+        else
+            s_report (name, wake, "us", 2, wake_us);
+    }
+    else
+        s_report_errno (name, err);
+
+    //  Release every watcher: each thread then leaves, and its worker
+    for (int parker = 0; parker < PARKERS; parker++) {
+        if (!procs [parker])
+            continue;
+        for (int thread = 0; thread < PARK_THREADS; thread++) {
+            char key [64];
+            snprintf (key, sizeof key, "bench/never/%d/%d", parker, thread);
+            zp_state_set_str (state, key, "x");
+        }
+    }
+    for (int index = 0; index < PARKERS; index++)
+        s_join (procs [index]);
+    zcert_destroy (&cert);
+}
+
+
+//  --------------------------------------------------------------------------
+//  7. watch_stream_ops: one worker sets STREAM_KEYS keys under a prefix, the
+//  parent's watch reads every change
+
+typedef struct {
+    const char *go;             //  Start signal
+} stream_job_t;
+
+static void
+s_stream_worker (zp_worker_t *worker, void *args)
+{
+    stream_job_t *job = (stream_job_t *) args;
+    zp_state_t *state = zp_worker_state (worker);
+    if (s_await_go (state, job->go) < 0)
+        goto failed;
+    for (int index = 0; index < STREAM_KEYS; index++) {
+        char key [64];
+        snprintf (key, sizeof key, "bench/stream/%06d", index);
+        if (zp_state_set_str (state, key, "v") < 0)
+            goto failed;
+    }
+    return;
+
+failed:
+    s_put_error (state, "stream", errno);
+}
+
+static void
+s_bench_stream (zp_ctx_t *ctx)
+{
+    s_progress ("watch_stream_ops");
+    const char *name = "watch_stream_ops";
+    zp_state_t *state = zp_ctx_state (ctx);
+    stream_job_t job = { "bench/stream-go" };
+    char last [64];
+    snprintf (last, sizeof last, "bench/stream/%06d", STREAM_KEYS - 1);
+    //  The watch exists before the first change: it must see all of them
+    zp_watch_t *watch = zp_watch_new (state, "bench/stream/");
+    if (!watch) {
+        int err = errno;
+        s_report_errno (name, err);
+        s_report_errno ("watch_gaps", err);
+        return;
+    }
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "stream", s_stream_worker, &job);
+    int err = proc? 0: errno;
+    if (!err && zp_state_set_str (state, job.go, "1") < 0)
+        err = errno;
+    uint64_t start = s_now_ns (), end = start;
+    size_t count = 0, gaps = 0;
+    while (!err) {
+        char *key = NULL, *value = NULL;
+        if (zp_watch_next (watch, &key, &value, WAIT_MS) < 0) {
+            //  A gap is allowed by the contract, and counted
+            if (errno == EAGAIN)
+                gaps++;
+            else
+                err = errno;
+            continue;
+        }
+        count++;
+        bool done = streq (key, last);
+        free (key);
+        free (value);
+        if (done)
+            break;
+    }
+    end = s_now_ns ();
+    zp_watch_destroy (&watch);
+    s_join (proc);
+    if (err) {
+        //  The worker's own errno says more than our timeout
+        if (err == ETIMEDOUT && s_worker_error (state, "stream"))
+            err = s_worker_error (state, "stream");
+        s_report_errno (name, err);
+        s_report_errno ("watch_gaps", err);
+        return;
+    }
+    if (count != STREAM_KEYS && !gaps) {
+        char why [64];
+        snprintf (why, sizeof why, "saw %zu of %d changes, no gap reported",
+                  count, STREAM_KEYS);
+        s_report_failure (name, why);
+    }
+    else
+        s_report (name, count / ((end - start) / 1e9), "ops/s", 0, NAN);
+    s_report ("watch_gaps", (double) gaps, NULL, 0, NAN);
+}
+
+
+//  --------------------------------------------------------------------------
+//  8. fork_exit_wait_100_ms, spawn100_ms, shutdown100_ms, ctx_new_destroy_ms
+
+//  A worker that does nothing until $TERM
+static void
+s_idle_worker (zp_worker_t *worker, void *args)
+{
+    zmsg_t *msg;
+    while ((msg = zp_worker_recv (worker, -1)))
+        zmsg_destroy (&msg);
+}
+
+//  SPAWN_WORKERS bare fork + _exit + waitpid; returns ns, 0 with errno
+static uint64_t
+s_fork_batch (void)
+{
+    fflush (NULL);
+    uint64_t start = s_now_ns ();
+    for (int index = 0; index < SPAWN_WORKERS; index++) {
+        pid_t pid = fork ();
+        if (pid == 0)
+            _exit (0);
+        if (pid < 0)
+            return 0;
+        int rc;
+        while ((rc = waitpid (pid, NULL, 0)) < 0 && errno == EINTR)
+            ;
+        if (rc < 0)
+            return 0;
+    }
+    return s_now_ns () - start;
+}
+
+static void
+s_bench_spawn (void)
+{
+    s_progress ("fork_exit_wait_100_ms, spawn100_ms, shutdown100_ms");
+    uint64_t forks [SPAWN_ROUNDS * FORK_BATCHES];
+    uint64_t spawns [SPAWN_ROUNDS], shutdowns [SPAWN_ROUNDS];
+    int fork_err = 0, spawn_err = 0, shutdown_err = 0;
+    size_t nforks = 0, rounds = 0;
+    for (int round = 0; round < SPAWN_ROUNDS && !spawn_err; round++) {
+        zp_ctx_t *ctx = zp_ctx_new ();
+        if (!ctx) {
+            spawn_err = shutdown_err = errno;
+            break;
+        }
+        //  Bare forks from this process while a context (and its actor
+        //  threads) exists, as the spawns below fork from it
+        for (int batch = 0; batch < FORK_BATCHES && !fork_err; batch++) {
+            uint64_t time = s_fork_batch ();
+            if (time)
+                forks [nforks++] = time;
+            else
+                fork_err = errno;
+        }
+        uint64_t start = s_now_ns ();
+        for (int index = 0; index < SPAWN_WORKERS && !spawn_err; index++)
+            if (!zp_ctx_spawn (ctx, NULL, s_idle_worker, NULL))
+                spawn_err = errno;
+        spawns [round] = s_now_ns () - start;
+        start = s_now_ns ();
+        zp_ctx_destroy (&ctx);
+        shutdowns [round] = s_now_ns () - start;
+        if (!spawn_err)
+            rounds++;
+    }
+    double fork_ms = NAN;
+    if (fork_err || !nforks)
+        s_report_errno ("fork_exit_wait_100_ms", fork_err? fork_err: EIO);
+    else {
+        fork_ms = s_ms (s_median_ns (forks, nforks));
+        s_report ("fork_exit_wait_100_ms", fork_ms, "ms", 2, NAN);
+    }
+    if (spawn_err) {
+        s_report_errno ("spawn100_ms", spawn_err);
+        s_report_errno ("shutdown100_ms", shutdown_err? shutdown_err: spawn_err);
+    }
+    else {
+        s_report ("spawn100_ms", s_ms (s_median_ns (spawns, rounds)), "ms", 2, fork_ms);
+        s_report ("shutdown100_ms", s_ms (s_median_ns (shutdowns, rounds)), "ms", 2, NAN);
+    }
+}
+
+static void
+s_bench_ctx (void)
+{
+    s_progress ("ctx_new_destroy_ms");
+    uint64_t samples [CTX_ROUNDS];
+    for (int round = 0; round < CTX_ROUNDS; round++) {
+        uint64_t start = s_now_ns ();
+        zp_ctx_t *ctx = zp_ctx_new ();
+        if (!ctx) {
+            s_report_errno ("ctx_new_destroy_ms", errno);
+            return;
+        }
+        zp_ctx_destroy (&ctx);
+        samples [round] = s_now_ns () - start;
+    }
+    s_report ("ctx_new_destroy_ms", s_ms (s_median_ns (samples, CTX_ROUNDS)), "ms", 2, NAN);
+}
+
+
+//  --------------------------------------------------------------------------
+//  9. load_1m_keys_s, rss_1m_keys_mb: LOAD_KEYS keys of 32-byte values.
+//  One caller would take LOAD_KEYS round trips in a row; LOADERS workers
+//  load disjoint ranges in parallel instead, which keeps the benchmark
+//  short. The store is a thread of this process: its memory is our RSS.
+
+typedef struct {
+    char name [32];             //  Result name
+    const char *go;             //  Start signal
+    int first;                  //  First key number
+    int count;                  //  Keys to load
+} load_job_t;
+
+static void
+s_load_worker (zp_worker_t *worker, void *args)
+{
+    load_job_t *job = (load_job_t *) args;
+    zp_state_t *state = zp_worker_state (worker);
+    if (s_await_go (state, job->go) < 0)
+        goto failed;
+    uint64_t start = s_now_ns ();
+    for (int index = job->first; index < job->first + job->count; index++) {
+        char key [16], value [LOAD_VALUE_SIZE + 1];
+        snprintf (key, sizeof key, "k%07d", index);
+        snprintf (value, sizeof value, "v%0*d", LOAD_VALUE_SIZE - 1, index);
+        if (zp_state_set_bytes (state, key, value, LOAD_VALUE_SIZE) < 0)
+            goto failed;
+    }
+    uint64_t end = s_now_ns ();
+    s_put (state, job->name, "start", (int64_t) start);
+    s_put (state, job->name, "end", (int64_t) end);
+    return;
+
+failed:
+    s_put_error (state, job->name, errno);
+}
+
+//  VmRSS of this process in kB, -1 when unknown
+static long
+s_rss_kb (void)
+{
+    FILE *file = fopen ("/proc/self/status", "r");
+    if (!file)
+        return -1;
+    long rss = -1;
+    char line [256];
+    while (fgets (line, sizeof line, file))
+        if (sscanf (line, "VmRSS: %ld kB", &rss) == 1)
+            break;
+    fclose (file);
+    return rss;
+}
+
+static void
+s_bench_load (void)
+{
+    s_progress ("load_1m_keys_s, rss_1m_keys_mb (8 workers in parallel)");
+    zp_ctx_t *ctx = zp_ctx_new ();
+    if (!ctx) {
+        int err = errno;
+        s_report_errno ("load_1m_keys_s", err);
+        s_report_errno ("rss_1m_keys_mb", err);
+        return;
+    }
+    zp_state_t *state = zp_ctx_state (ctx);
+    //  Memory freed by the steps before would be reused by the store and
+    //  hide part of its growth: hand it back first
+    malloc_trim (0);
+    long rss_before = s_rss_kb ();
+    load_job_t jobs [LOADERS];
+    zp_proc_t *procs [LOADERS] = { NULL };
+    int err = 0;
+    for (int index = 0; index < LOADERS && !err; index++) {
+        jobs [index] = (load_job_t) {
+            "", "bench/load-go", index * (LOAD_KEYS / LOADERS), LOAD_KEYS / LOADERS
+        };
+        snprintf (jobs [index].name, sizeof jobs [index].name, "load-%d", index);
+        procs [index] = zp_ctx_spawn (ctx, jobs [index].name, s_load_worker, &jobs [index]);
+        if (!procs [index])
+            err = errno;
+    }
+    //  Go even when a spawn failed, so the others do not wait in vain
+    if (zp_state_set_str (state, "bench/load-go", "1") < 0 && !err)
+        err = errno;
+    //  All the loaders share one deadline: the load is slow, not stuck,
+    //  until LOAD_MS have passed
+    uint64_t deadline = s_now_ns () + LOAD_MS * 1000000ULL;
+    for (int index = 0; index < LOADERS; index++)
+        s_join_by (procs [index], deadline);
+    long rss_after = s_rss_kb ();
+
+    uint64_t first = UINT64_MAX, last = 0;
+    for (int index = 0; index < LOADERS && !err; index++) {
+        int64_t start, end;
+        if (s_take (state, jobs [index].name, "start", &start) < 0
+        ||  s_take (state, jobs [index].name, "end", &end) < 0)
+            err = errno;
+        else {
+            first = (uint64_t) start < first? (uint64_t) start: first;
+            last = (uint64_t) end > last? (uint64_t) end: last;
+        }
+    }
+    //  Every set returned 0 in its loader; the store agrees on the count
+    //  and on a sample of values (listing a million keys back would cost
+    //  seconds, for no more certainty)
+    size_t loaded = 0;
+    if (!err) {
+        loaded = zp_state_size (state);
+        int samples [] = { 0, LOAD_KEYS / 2 + 1, LOAD_KEYS - 1 };
+        for (size_t index = 0; index < sizeof samples / sizeof samples [0]; index++) {
+            char key [16], value [LOAD_VALUE_SIZE + 1];
+            snprintf (key, sizeof key, "k%07d", samples [index]);
+            snprintf (value, sizeof value, "v%0*d", LOAD_VALUE_SIZE - 1, samples [index]);
+            zchunk_t *chunk = zp_state_get_bytes (state, key);
+            if (!chunk || zchunk_size (chunk) != LOAD_VALUE_SIZE
+            ||  memcmp (zchunk_data (chunk), value, LOAD_VALUE_SIZE) != 0)
+                loaded = 0;
+            zchunk_destroy (&chunk);
+        }
+    }
+    if (err) {
+        s_report_errno ("load_1m_keys_s", err);
+        s_report_errno ("rss_1m_keys_mb", err);
+    }
+    else
+    if (loaded < LOAD_KEYS) {
+        char why [64];
+        if (loaded)
+            snprintf (why, sizeof why, "%zu keys of %d in the store", loaded, LOAD_KEYS);
+        else
+            snprintf (why, sizeof why, "a loaded value is wrong or missing");
+        s_report_failure ("load_1m_keys_s", why);
+        s_report_failure ("rss_1m_keys_mb", why);
+    }
+    else {
+        s_report ("load_1m_keys_s", (last - first) / 1e9, "s", 2, NAN);
+        if (rss_before < 0 || rss_after < 0)
+            s_report_errno ("rss_1m_keys_mb", ENOENT);
+        else
+            s_report ("rss_1m_keys_mb", (rss_after - rss_before) / 1024.0, "MB", 1, NAN);
+    }
+    s_progress ("destroying the 1M-key context");
+    zp_ctx_destroy (&ctx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The steps that share one context: 3 to 7
+
+static void
+s_bench_context_steps (double raw_us)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    if (!ctx) {
+        int err = errno;
+        const char *names [] = {
+            "get_rt", "set_rt", "incr_ops_1", "incr_ops_8", "incr_count_ok",
+            "wake_rt", "predicate_wake_rt", "watch_stream_ops", "watch_gaps"
+        };
+        for (size_t index = 0; index < sizeof names / sizeof names [0]; index++)
+            s_report_errno (names [index], err);
+        return;
+    }
+    s_bench_getset (ctx, raw_us);
+    s_bench_incr (ctx);
+    double wake_us = s_bench_wake (ctx, raw_us);
+    s_bench_predicate (ctx, wake_us);
+    s_bench_stream (ctx);
+    zp_ctx_destroy (&ctx);
+}
+
+
+//  --------------------------------------------------------------------------
+
+static void
+s_usage (FILE *stream)
+{
+    fprintf (stream,
+        "usage: zproc-bench [--json] [--no-1m] [--help]\n"
+        "  --json    print the figures as one JSON object {\"name\": value, ...}\n"
+        "  --no-1m   skip the 1,000,000-key load (load_1m_keys_s, rss_1m_keys_mb)\n"
+        "  --help    this text\n"
+        "Prints one line per figure, 'name value unit [ratio=R]'; progress goes to\n"
+        "stderr. Exit status 1 when a figure failed or a count was wrong.\n");
+}
+
+int
+main (int argc, char *argv [])
+{
+    bool load = true;
+    for (int index = 1; index < argc; index++) {
+        if (streq (argv [index], "--json"))
+            s_json = true;
+        else
+        if (streq (argv [index], "--no-1m"))
+            load = false;
+        else
+        if (streq (argv [index], "--help") || streq (argv [index], "-h")) {
+            s_usage (stdout);
+            return 0;
+        }
+        else {
+            fprintf (stderr, "zproc-bench: unknown option '%s'\n", argv [index]);
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    //  The raw references first, before CZMQ starts any thread
+    double raw_us = s_bench_raw_zmq ();
+    s_bench_raw_unix ();
+    s_bench_context_steps (raw_us);
+    s_bench_spawn ();
+    s_bench_ctx ();
+    if (load)
+        s_bench_load ();
+    if (s_json)
+        s_json_print ();
+    s_figures_destroy ();
+    return s_failed? 1: 0;
+}
