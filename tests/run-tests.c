@@ -14,7 +14,8 @@
     id, never by name); when a passing test leaves a process behind, the
     test fails. Timeouts are multiplied by ZPROC_TEST_TIMEOUT_SCALE (default
     1, or 10 when ZPROC_TEST_VALGRIND=1, which runs each test process under
-    valgrind).
+    valgrind). With ZPROC_TEST_BACKTRACE=1 the runner appends gdb's
+    backtraces of every process of a timed-out test to its output.
 
     Output: one line per test ("ok 1 - name (12 ms)" or "not ok 2 - name:
     reason"), the captured output of each failed test, and last the line
@@ -325,8 +326,31 @@ test_no_children (void)
         fprintf (stderr, "test_no_children: reaped child %d (status %d)\n",
                  (int) rc, s_status_code (status));
     else
-    if (rc == 0)
-        fprintf (stderr, "test_no_children: a child is still running\n");
+    if (rc == 0) {
+        //  Say which: every process whose parent we are
+        DIR *proc = opendir ("/proc");
+        struct dirent *entry;
+        while (proc && (entry = readdir (proc))) {
+            int pid = atoi (entry->d_name);
+            char path [64], line [512] = "";
+            snprintf (path, sizeof (path), "/proc/%d/stat", pid);
+            FILE *file = pid > 0? fopen (path, "r"): NULL;
+            if (!file)
+                continue;
+            if (!fgets (line, sizeof (line), file))
+                line [0] = 0;
+            fclose (file);
+            char *close_paren = strrchr (line, ')');
+            int ppid = 0;
+            char state = 0;
+            if (close_paren && sscanf (close_paren + 2, "%c %d", &state, &ppid) == 2
+            &&  ppid == (int) getpid ())
+                fprintf (stderr, "test_no_children: child still running: %.*s\n",
+                         (int) (close_paren - line + 3), line);
+        }
+        if (proc)
+            closedir (proc);
+    }
     return rc == -1 && errno == ECHILD;
 }
 
@@ -486,6 +510,90 @@ s_drain_group (pid_t pgid, int timeout_ms, bool kill_now, char *left, size_t lef
     return false;
 }
 
+//  Processes of the test that left its process group (setsid, setpgid)
+//  still come back to us as orphans: kill and reap every child we have,
+//  by pid. Returns how many there were, described in left.
+static int
+s_sweep_orphans (char *left, size_t left_size)
+{
+    int count = 0, round;
+    for (round = 0; round < 20; round++) {
+        int found = 0;
+        DIR *proc = opendir ("/proc");
+        struct dirent *entry;
+        while (proc && (entry = readdir (proc))) {
+            int pid = atoi (entry->d_name);
+            if (pid <= 0)
+                continue;
+            char path [64], line [512] = "";
+            snprintf (path, sizeof (path), "/proc/%d/stat", pid);
+            FILE *file = fopen (path, "r");
+            if (!file)
+                continue;
+            if (!fgets (line, sizeof (line), file))
+                line [0] = 0;
+            fclose (file);
+            char *close_paren = strrchr (line, ')');
+            char *open_paren = strchr (line, '(');
+            int ppid = 0;
+            char state = 0;
+            if (!close_paren || !open_paren
+            ||  sscanf (close_paren + 2, "%c %d", &state, &ppid) != 2
+            ||  ppid != (int) getpid ())
+                continue;
+            found++;
+            if (state != 'Z') {
+                count++;
+                size_t used = strlen (left);
+                snprintf (left + used, left_size - used, "%s%d %.*s",
+                          used? ", ": "", pid, (int) (close_paren - open_paren + 1),
+                          open_paren);
+            }
+            kill (pid, SIGKILL);
+        }
+        if (proc)
+            closedir (proc);
+        int status;
+        while (waitpid (-1, &status, WNOHANG | __WALL) > 0)
+            ;
+        if (found == 0)
+            break;
+        struct timespec pause_ts = { 0, 10 * 1000 * 1000 };
+        sigtimedwait (&s_waited, NULL, &pause_ts);
+    }
+    return count;
+}
+
+//  ZPROC_TEST_BACKTRACE=1: before a timed-out test is killed, append the
+//  stacks of every thread of every process of its group to its output
+static void
+s_backtrace_group (pid_t pgid, int fd)
+{
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        int pid = atoi (entry->d_name);
+        if (pid <= 0 || getpgid (pid) != pgid)
+            continue;
+        dprintf (fd, "\n=== backtrace of pid %d ===\n", pid);
+        pid_t gdb = fork ();
+        if (gdb == 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            char target [32];
+            snprintf (target, sizeof (target), "%d", pid);
+            execlp ("gdb", "gdb", "-q", "-batch", "-p", target,
+                    "-ex", "thread apply all bt", (char *) NULL);
+            _exit (127);
+        }
+        if (gdb > 0)
+            while (waitpid (gdb, NULL, 0) == -1 && errno == EINTR)
+                ;
+    }
+    if (proc)
+        closedir (proc);
+}
+
 static char *
 s_read_output (int fd)
 {
@@ -591,6 +699,8 @@ s_run_isolated (test_entry_t *entry, const char *exe, result_t *result)
         }
     }
     result->elapsed = test_now_ms () - start;
+    if (timed_out && getenv ("ZPROC_TEST_BACKTRACE"))
+        s_backtrace_group (pid, fd);
     if (!exited) {
         kill (-pid, SIGKILL);
         while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
@@ -606,6 +716,8 @@ s_run_isolated (test_entry_t *entry, const char *exe, result_t *result)
     bool drained = s_drain_group (pid, timed_out? 0: test_ms (DRAIN_MS), timed_out,
                                   left, sizeof (left));
     s_current = 0;
+    if (s_sweep_orphans (left, sizeof (left)) > 0)
+        drained = false;
     result->output = s_read_output (fd);
     close (fd);
 
@@ -636,7 +748,7 @@ s_run_isolated (test_entry_t *entry, const char *exe, result_t *result)
     else
     if (!drained)
         snprintf (result->reason, sizeof (result->reason),
-                  "left processes behind: %s", left);
+                  "left processes behind: %.480s", left);
     else
     if (strstr (result->output, "dangling '")
     ||  strstr (result->output, "dangling sockets"))
@@ -666,7 +778,8 @@ s_usage (void)
             "       run-tests --list        list the tests\n"
             "       run-tests --run NAME    run one test in this process\n"
             "env:   ZPROC_TEST_TIMEOUT_SCALE=F  multiply every timeout by F\n"
-            "       ZPROC_TEST_VALGRIND=1       run each test under valgrind\n");
+            "       ZPROC_TEST_VALGRIND=1       run each test under valgrind\n"
+            "       ZPROC_TEST_BACKTRACE=1      gdb backtraces of a test that timed out\n");
 }
 
 int

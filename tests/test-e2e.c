@@ -471,7 +471,8 @@ s_helper_worker (zp_worker_t *worker, void *props)
 }
 
 //  In the helper: make a context, two workers, report, then wait for them
-//  forever. Exit 0 when wait_all was interrupted with EINTR.
+//  (4 s). Exit 0 when wait_all was interrupted with EINTR, 14 when it
+//  timed out, 13 when the workers exited, 15 on another error.
 static void
 s_helper_parent (int pipe_out)
 {
@@ -491,7 +492,7 @@ s_helper_parent (int pipe_out)
     snprintf (report.endpoint, sizeof (report.endpoint), "%s", zp_ctx_endpoint (ctx));
     if (write (pipe_out, &report, sizeof (report)) != sizeof (report))
         _exit (12);
-    int rc = zp_ctx_wait_all (ctx, test_ms (10000));
+    int rc = zp_ctx_wait_all (ctx, test_ms (4000));
     int err = errno;
     zp_ctx_destroy (&ctx);
     exit (rc == -1 && err == EINTR? 0: rc == 0? 13: err == ETIMEDOUT? 14: 15);
@@ -550,15 +551,13 @@ TEST_IMPL (e2e_parent_sigint)
 {
     helper_report_t report;
     pid_t helper = s_start_helper (&report);
-    //  SIGINT the parent until it notices (it may not be in wait_all yet)
-    int64_t deadline = test_now_ms () + test_ms (5000);
-    while (test_wait_gone (helper, 100) == -1) {
-        ASSERT_LT (test_now_ms (), deadline);
-        ASSERT_EQ (kill (helper, SIGINT), 0);
-    }
-    //  wait_all said EINTR, destroy stopped and reaped the workers and
-    //  removed the socket directory
-    ASSERT_EQ (test_wait_child (helper, test_ms (5000)), 0);
+    //  One SIGINT, as from a terminal. It may come just before the parent
+    //  enters wait_all: a SIGINT once the context exists still counts.
+    //  (Not twice: a second SIGINT during shutdown may rightly kill it.)
+    ASSERT_EQ (kill (helper, SIGINT), 0);
+    //  wait_all said EINTR (exit 0; 14 when wait_all timed out instead),
+    //  destroy stopped and reaped the workers and removed the directory
+    ASSERT_EQ (test_wait_child (helper, test_ms (12000)), 0);
     int index;
     for (index = 0; index < 2; index++)
         ASSERT_EQ (test_wait_gone (report.workers [index], 0), 0);

@@ -1,0 +1,634 @@
+/*  =========================================================================
+    test-cli.c - the zproc command-line client, run as a shell would run it
+
+    Each test makes a context and runs tools/zproc as a child process
+    against its endpoint, with stdout and stderr captured through pipes,
+    and checks what it printed and its exit code.
+    =========================================================================
+*/
+
+#include "harness.h"
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+//  What one run of the tool gave
+typedef struct {
+    int code;                   //  Exit code, or 128+signal
+    char out [16384];           //  Its stdout, NUL-terminated
+    ssize_t out_size;           //  Bytes of stdout (it may hold NULs)
+    char err [4096];            //  Its stderr, NUL-terminated
+} run_t;
+
+//  Start the tool with argv (NULL-terminated; argv [0] is filled in) and
+//  its stdout and stderr on pipes; returns its pid
+static pid_t
+s_start (char **argv, int *out_fd, int *err_fd)
+{
+    char *path = test_build_path ("../tools/zproc");
+    if (!test_path_exists (path))
+        fprintf (stderr, "tool %s not found (runner at %s)\n", path, test_argv0);
+    ASSERT (test_path_exists (path));
+    argv [0] = path;
+    int out [2], err [2];
+    ASSERT_EQ (pipe (out), 0);
+    ASSERT_EQ (pipe (err), 0);
+    pid_t pid = fork ();
+    ASSERT (pid != -1);
+    if (pid == 0) {
+        //  Only async-signal-safe calls between fork and exec: our parent
+        //  has threads. Give the tool the signal state a shell gives it,
+        //  not the mask the context's actors set up.
+        sigset_t none;
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        signal (SIGINT, SIG_DFL);
+        signal (SIGPIPE, SIG_DFL);
+        dup2 (out [1], 1);
+        dup2 (err [1], 2);
+        close (out [0]);
+        close (out [1]);
+        close (err [0]);
+        close (err [1]);
+        execv (path, argv);
+        _exit (127);
+    }
+    close (out [1]);
+    close (err [1]);
+    *out_fd = out [0];
+    *err_fd = err [0];
+    free (path);
+    return pid;
+}
+
+//  Wait for the tool to exit; kill it if it does not in timeout_ms
+static int
+s_finish (pid_t pid, int timeout_ms)
+{
+    int code = test_wait_child (pid, timeout_ms);
+    if (code == -1) {
+        fprintf (stderr, "zproc did not exit within %d ms\n", timeout_ms);
+        kill (pid, SIGKILL);
+        test_wait_child (pid, test_ms (5000));
+    }
+    return code;
+}
+
+//  Run the tool with the arguments that follow (NULL-terminated) to its end
+static void
+s_run (run_t *run, const char *arg, ...)
+{
+    char *argv [32] = { NULL };
+    int argc = 1;
+    va_list args;
+    va_start (args, arg);
+    for (; arg; arg = va_arg (args, const char *)) {
+        ASSERT (argc < 31);
+        argv [argc++] = (char *) arg;
+    }
+    va_end (args);
+
+    int out_fd, err_fd;
+    pid_t pid = s_start (argv, &out_fd, &err_fd);
+    int timeout = test_ms (10000);
+    run->out_size = test_read_all (out_fd, run->out, sizeof run->out, timeout);
+    ssize_t err_size = test_read_all (err_fd, run->err, sizeof run->err, timeout);
+    close (out_fd);
+    close (err_fd);
+    run->code = s_finish (pid, timeout);
+    ASSERT (run->out_size >= 0);
+    ASSERT (err_size >= 0);
+}
+
+//  Read from fd into buf (appending at *used) until buf holds needle, or
+//  timeout_ms passes. Returns true when it came.
+static bool
+s_read_until (int fd, char *buf, size_t size, size_t *used, const char *needle,
+              int timeout_ms)
+{
+    int64_t deadline = test_now_ms () + timeout_ms;
+    while (!strstr (buf, needle)) {
+        int64_t remaining = deadline - test_now_ms ();
+        if (remaining <= 0 || *used + 1 >= size)
+            return false;
+        struct pollfd item = { fd, POLLIN, 0 };
+        int rc = poll (&item, 1, (int) remaining);
+        if (rc <= 0)
+            continue;           //  Timeout (checked above) or EINTR
+        ssize_t bytes = read (fd, buf + *used, size - 1 - *used);
+        if (bytes <= 0)
+            return false;       //  EOF: the tool ended
+        *used += (size_t) bytes;
+        buf [*used] = 0;
+    }
+    return true;
+}
+
+
+TEST_IMPL (cli_help)
+{
+    run_t run;
+    s_run (&run, "--help", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.err, "");
+    //  It serves as the manual: every command, option, exit code
+    const char *expected [] = {
+        "get KEY", "set KEY VALUE", "del KEY", "keys [PREFIX]", "incr KEY [N]",
+        "watch [PREFIX]", "dump [--json]", "-k", "-c", "-t", "--version",
+        "Exit status", "  0 ", "  1 ", "  2 ", "  3 ", "  4 ",
+        "ZPROC_CLIENT_CERT", "Examples", NULL
+    };
+    for (const char **text = expected; *text; text++) {
+        if (!strstr (run.out, *text))
+            fprintf (stderr, "--help does not mention '%s'\n", *text);
+        ASSERT_NOT_NULL (strstr (run.out, *text));
+    }
+    char help [sizeof run.out];
+    memcpy (help, run.out, sizeof help);
+    s_run (&run, "-h", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, help);
+
+    s_run (&run, "--version", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT (strncmp (run.out, "zproc 0.1.0", 11) == 0);
+    return 0;
+}
+
+
+TEST_IMPL (cli_usage)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    const char *key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    run_t run;
+
+    //  Each: exit 2, a message and the short usage on stderr, nothing on
+    //  stdout
+#   define CHECK_USAGE(...) do { \
+        s_run (&run, __VA_ARGS__, NULL); \
+        ASSERT_EQ (run.code, 2); \
+        ASSERT_STR_EQ (run.out, ""); \
+        ASSERT (strncmp (run.err, "zproc: ", 7) == 0); \
+        ASSERT_NOT_NULL (strstr (run.err, "usage: zproc")); \
+    } while (0)
+
+    CHECK_USAGE ("--frobnicate");
+    CHECK_USAGE ("-x", endpoint, "get", "k");
+    CHECK_USAGE ("-t");
+    CHECK_USAGE ("-t", "soon", endpoint, "get", "k");
+    CHECK_USAGE ("-t", "0", endpoint, "get", "k");
+    CHECK_USAGE ("-k", "short", endpoint, "get", "k");
+    CHECK_USAGE ("-c", "/nonexistent/cert", endpoint, "get", "k");     //  -c needs -k
+    CHECK_USAGE (endpoint);
+    CHECK_USAGE ("get", "k");                   //  No endpoint
+    CHECK_USAGE (endpoint, "frob", "k");
+    CHECK_USAGE (endpoint, "get");
+    CHECK_USAGE (endpoint, "get", "k", "extra");
+    CHECK_USAGE (endpoint, "get", "");
+    CHECK_USAGE (endpoint, "set", "k");
+    CHECK_USAGE (endpoint, "del");
+    CHECK_USAGE (endpoint, "keys", "a", "b");
+    CHECK_USAGE (endpoint, "incr", "k", "1.5");
+    CHECK_USAGE (endpoint, "incr", "k", "99999999999999999999");
+    CHECK_USAGE (endpoint, "dump", "--xml");
+    ASSERT_NOT_NULL (strstr (run.err, "--xml"));
+    //  A bad command line costs no wait for a store
+    int64_t start = test_now_ms ();
+    CHECK_USAGE ("ipc:///nonexistent/x", "dump", "--xml");
+    ASSERT_LT (test_now_ms () - start, test_ms (2000));
+#   undef CHECK_USAGE
+
+    //  A certificate file that is not there: 2, and a message naming it
+    s_run (&run, "-k", key, "-c", "/nonexistent/cert", endpoint, "get", "k", NULL);
+    ASSERT_EQ (run.code, 2);
+    ASSERT_STR_EQ (run.out, "");
+    ASSERT_NOT_NULL (strstr (run.err, "/nonexistent/cert"));
+
+    //  Nothing was written by any of them
+    ASSERT_EQ (zp_state_size (zp_ctx_state (ctx)), 0);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_get_set)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    run_t run;
+
+    s_run (&run, endpoint, "set", "jobs/1/status", "queued", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "");
+    ASSERT_STR_EQ (run.err, "");
+    char *value = zp_state_get_str (state, "jobs/1/status");
+    ASSERT_STR_EQ (value, "queued");
+    zstr_free (&value);
+
+    s_run (&run, endpoint, "get", "jobs/1/status", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "queued\n");
+    ASSERT_STR_EQ (run.err, "");
+
+    //  Values are written byte for byte, NULs and all
+    const char binary [] = { 'a', 0, 'b', '\n', (char) 0xff };
+    ASSERT_EQ (zp_state_set_bytes (state, "bin", binary, sizeof binary), 0);
+    s_run (&run, endpoint, "get", "bin", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_EQ (run.out_size, sizeof binary + 1);
+    ASSERT (memcmp (run.out, binary, sizeof binary) == 0);
+    ASSERT_EQ (run.out [sizeof binary], '\n');
+
+    //  An empty value is a value
+    s_run (&run, endpoint, "set", "empty", "", NULL);
+    ASSERT_EQ (run.code, 0);
+    s_run (&run, endpoint, "get", "empty", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "\n");
+
+    //  Missing: 1, and a message that names the key
+    s_run (&run, endpoint, "get", "nothing/here", NULL);
+    ASSERT_EQ (run.code, 1);
+    ASSERT_STR_EQ (run.out, "");
+    ASSERT_STR_EQ (run.err, "zproc: get nothing/here: no such key\n");
+
+    //  A reserved key: 4
+    s_run (&run, endpoint, "set", "$proc/x/status", "running", NULL);
+    ASSERT_EQ (run.code, 4);
+    ASSERT_NOT_NULL (strstr (run.err, "$proc/x/status"));
+
+    //  Options before the endpoint; a value that looks like an option
+    s_run (&run, "-t", "2000", endpoint, "set", "dash", "-5", NULL);
+    ASSERT_EQ (run.code, 0);
+    s_run (&run, "--timeout", "2000", endpoint, "get", "dash", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "-5\n");
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_del)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    ASSERT_EQ (zp_state_set_str (state, "doomed", "x"), 0);
+    run_t run;
+    s_run (&run, endpoint, "del", "doomed", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "");
+    ASSERT_STR_EQ (run.err, "");
+    errno = 0;
+    ASSERT (!zp_state_exists (state, "doomed"));
+    ASSERT_EQ (errno, 0);
+
+    s_run (&run, endpoint, "del", "doomed", NULL);
+    ASSERT_EQ (run.code, 1);
+    ASSERT_STR_EQ (run.err, "zproc: del doomed: no such key\n");
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_keys)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    run_t run;
+
+    //  None: no output, success
+    s_run (&run, endpoint, "keys", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "");
+
+    const char *keys [] = { "jobs/2", "b", "jobs/10", "a", "jobs/1", "jobsx", NULL };
+    for (const char **key = keys; *key; key++)
+        ASSERT_EQ (zp_state_set_str (state, *key, "v"), 0);
+    s_run (&run, endpoint, "keys", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "a\nb\njobs/1\njobs/10\njobs/2\njobsx\n");
+    ASSERT_STR_EQ (run.err, "");
+
+    s_run (&run, endpoint, "keys", "jobs/", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "jobs/1\njobs/10\njobs/2\n");
+
+    s_run (&run, endpoint, "keys", "zzz", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "");
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_incr)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    run_t run;
+
+    //  A missing key counts as 0; N defaults to 1
+    s_run (&run, endpoint, "incr", "count", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "1\n");
+    s_run (&run, endpoint, "incr", "count", "41", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "42\n");
+    s_run (&run, endpoint, "incr", "count", "-50", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "-8\n");
+    int64_t value = 0;
+    ASSERT_EQ (zp_state_get_int (state, "count", &value), 0);
+    ASSERT_EQ (value, -8);
+
+    //  Not an integer: 4, and the value is left alone
+    ASSERT_EQ (zp_state_set_str (state, "name", "alice"), 0);
+    s_run (&run, endpoint, "incr", "name", NULL);
+    ASSERT_EQ (run.code, 4);
+    ASSERT_STR_EQ (run.out, "");
+    ASSERT_NOT_NULL (strstr (run.err, "incr name"));
+    char *name = zp_state_get_str (state, "name");
+    ASSERT_STR_EQ (name, "alice");
+    zstr_free (&name);
+
+    //  Overflow: 4 as well
+    ASSERT_EQ (zp_state_set_int (state, "big", INT64_MAX), 0);
+    s_run (&run, endpoint, "incr", "big", NULL);
+    ASSERT_EQ (run.code, 4);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_dump)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    run_t run;
+
+    s_run (&run, endpoint, "dump", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "");
+
+    ASSERT_EQ (zp_state_set_str (state, "b", "two words"), 0);
+    ASSERT_EQ (zp_state_set_str (state, "a", "1"), 0);
+    ASSERT_EQ (zp_state_set_str (state, "c/d", ""), 0);
+    s_run (&run, endpoint, "dump", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "a\t1\nb\ttwo words\nc/d\t\n");
+    ASSERT_STR_EQ (run.err, "");
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_dump_json)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    run_t run;
+
+    s_run (&run, endpoint, "dump", "--json", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "{}\n");
+
+    ASSERT_EQ (zp_state_set_str (state, "quote", "say \"hi\""), 0);
+    ASSERT_EQ (zp_state_set_str (state, "backslash", "C:\\temp"), 0);
+    ASSERT_EQ (zp_state_set_str (state, "newline", "two\nlines\ttab"), 0);
+    //  Valid UTF-8 goes out as it is
+    ASSERT_EQ (zp_state_set_str (state, "utf8", "caf\xc3\xa9 \xe2\x82\xac"), 0);
+    //  Not UTF-8 (a stray byte, a truncated sequence, an overlong '/'), a
+    //  control character and a NUL: each byte becomes \u00XX
+    const char bad [] = { (char) 0xff, 'x', (char) 0xc3, 0x01, 0, (char) 0xc0,
+                          (char) 0xaf };
+    ASSERT_EQ (zp_state_set_bytes (state, "binary", bad, sizeof bad), 0);
+    //  Keys are escaped too
+    ASSERT_EQ (zp_state_set_str (state, "odd\"key", "v"), 0);
+
+    s_run (&run, endpoint, "dump", "--json", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.err, "");
+    ASSERT_STR_EQ (run.out,
+        "{\"backslash\":\"C:\\\\temp\","
+        "\"binary\":\"\\u00ffx\\u00c3\\u0001\\u0000\\u00c0\\u00af\","
+        "\"newline\":\"two\\nlines\\ttab\","
+        "\"odd\\\"key\":\"v\","
+        "\"quote\":\"say \\\"hi\\\"\","
+        "\"utf8\":\"caf\xc3\xa9 \xe2\x82\xac\"}\n");
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_unreachable)
+{
+    //  Nothing listens there: 3, quickly, with a message naming it
+    run_t run;
+    int64_t start = test_now_ms ();
+    s_run (&run, "-t", "300", "ipc:///nonexistent/x", "get", "k", NULL);
+    ASSERT_EQ (run.code, 3);
+    ASSERT_LT (test_now_ms () - start, test_ms (3000));
+    ASSERT_STR_EQ (run.out, "");
+    ASSERT_NOT_NULL (strstr (run.err, "ipc:///nonexistent/x"));
+
+    //  A store that went away
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    char *endpoint = strdup (zp_ctx_endpoint (ctx));
+    zp_ctx_destroy (&ctx);
+    s_run (&run, "-t", "300", endpoint, "keys", NULL);
+    ASSERT_EQ (run.code, 3);
+    ASSERT_NOT_NULL (strstr (run.err, endpoint));
+    free (endpoint);
+    return 0;
+}
+
+
+TEST_IMPL (cli_watch)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    char *argv [] = { NULL, (char *) zp_ctx_endpoint (ctx), (char *) "watch",
+                      (char *) "jobs/", NULL };
+    int out_fd, err_fd;
+    pid_t pid = s_start (argv, &out_fd, &err_fd);
+
+    //  The watch starts some time after the tool does: change a probe key
+    //  until a change shows up
+    char out [8192] = "";
+    size_t used = 0;
+    int64_t deadline = test_now_ms () + test_ms (5000);
+    bool started = false;
+    for (int probe = 0; !started && test_now_ms () < deadline; probe++) {
+        ASSERT_EQ (zp_state_set_int (state, "jobs/probe", probe), 0);
+        started = s_read_until (out_fd, out, sizeof out, &used, "jobs/probe\t", 50);
+    }
+    ASSERT (started);
+
+    //  Every change under the prefix, in order; others not at all
+    ASSERT_EQ (zp_state_set_str (state, "jobs/1", "queued"), 0);
+    ASSERT_EQ (zp_state_set_str (state, "other", "x"), 0);
+    ASSERT_EQ (zp_state_set_str (state, "jobs/2", "two words"), 0);
+    ASSERT_EQ (zp_state_set_str (state, "jobs/1", "done"), 0);
+    ASSERT_EQ (zp_state_delete (state, "jobs/1"), 0);
+    ASSERT (s_read_until (out_fd, out, sizeof out, &used, "jobs/1\t(deleted)\n",
+                          test_ms (5000)));
+    //  Probes made before the first showed up may come first
+    char *last_probe = out;
+    for (char *probe = out; (probe = strstr (probe, "jobs/probe\t")); probe++)
+        last_probe = probe;
+    char *after = strchr (last_probe, '\n');
+    ASSERT_NOT_NULL (after);
+    ASSERT_STR_EQ (after + 1,
+        "jobs/1\tqueued\n"
+        "jobs/2\ttwo words\n"
+        "jobs/1\tdone\n"
+        "jobs/1\t(deleted)\n");
+
+    //  Ctrl-C ends it, successfully and quietly
+    ASSERT_EQ (kill (pid, SIGINT), 0);
+    char err [1024];
+    ASSERT (test_read_all (out_fd, out + used, sizeof out - used, test_ms (5000)) >= 0);
+    ASSERT (test_read_all (err_fd, err, sizeof err, test_ms (5000)) >= 0);
+    ASSERT_EQ (s_finish (pid, test_ms (5000)), 0);
+    ASSERT_STR_EQ (err, "");
+    close (out_fd);
+    close (err_fd);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_watch_store_gone)
+{
+    //  A watch on a store that goes away ends with 3, not a hang
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    char *argv [] = { NULL, (char *) "-t", (char *) "300", (char *) zp_ctx_endpoint (ctx),
+                      (char *) "watch", NULL };
+    int out_fd, err_fd;
+    pid_t pid = s_start (argv, &out_fd, &err_fd);
+    char out [4096] = "";
+    size_t used = 0;
+    int64_t deadline = test_now_ms () + test_ms (5000);
+    bool started = false;
+    for (int probe = 0; !started && test_now_ms () < deadline; probe++) {
+        ASSERT_EQ (zp_state_set_int (state, "probe", probe), 0);
+        started = s_read_until (out_fd, out, sizeof out, &used, "probe\t", 50);
+    }
+    ASSERT (started);
+    zp_ctx_destroy (&ctx);
+
+    char err [1024];
+    ASSERT (test_read_all (out_fd, out + used, sizeof out - used, test_ms (10000)) >= 0);
+    ASSERT (test_read_all (err_fd, err, sizeof err, test_ms (5000)) >= 0);
+    ASSERT_EQ (s_finish (pid, test_ms (5000)), 3);
+    ASSERT_NOT_NULL (strstr (err, "does not answer"));
+    close (out_fd);
+    close (err_fd);
+    return 0;
+}
+
+
+TEST_IMPL (cli_tcp)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    const char *endpoint = zp_ctx_bind (ctx, "tcp://127.0.0.1:*");
+    ASSERT_NOT_NULL (endpoint);
+    ASSERT (strncmp (endpoint, "tcp://", 6) == 0);
+    run_t run;
+    s_run (&run, endpoint, "set", "over", "tcp", NULL);
+    ASSERT_EQ (run.code, 0);
+    s_run (&run, endpoint, "incr", "hits", "3", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "3\n");
+    s_run (&run, endpoint, "dump", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "hits\t3\nover\ttcp\n");
+    char *value = zp_state_get_str (zp_ctx_state (ctx), "over");
+    ASSERT_STR_EQ (value, "tcp");
+    zstr_free (&value);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_curve)
+{
+    ASSERT_EQ (setenv ("ZPROC_CURVE", "1", 1), 0);
+    unsetenv ("ZPROC_CLIENT_CERT");
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    const char *server_key = zp_ctx_public_key (ctx);
+    ASSERT_NOT_NULL (server_key);
+    ASSERT_EQ (zp_state_set_str (zp_ctx_state (ctx), "k", "secret value"), 0);
+
+    //  A client certificate, saved as zcert_save writes it, and admitted
+    zcert_t *cert = zcert_new ();
+    ASSERT_NOT_NULL (cert);
+    char path [] = "/tmp/zproc-test-cli-certXXXXXX";
+    int fd = mkstemp (path);
+    ASSERT (fd >= 0);
+    close (fd);
+    ASSERT_EQ (zcert_save (cert, path), 0);
+    char *secret_path = zsys_sprintf ("%s_secret", path);
+    ASSERT_EQ (zp_ctx_allow (ctx, zcert_public_txt (cert)), 0);
+
+    run_t run;
+    s_run (&run, "-k", server_key, "-c", path, endpoint, "get", "k", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "secret value\n");
+    ASSERT_STR_EQ (run.err, "");
+
+    //  The same certificate named in the environment
+    ASSERT_EQ (setenv ("ZPROC_CLIENT_CERT", path, 1), 0);
+    s_run (&run, "-k", server_key, endpoint, "get", "k", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.out, "secret value\n");
+    unsetenv ("ZPROC_CLIENT_CERT");
+
+    //  No certificate (a fresh one is presented): refused, quickly
+    int64_t start = test_now_ms ();
+    s_run (&run, "-k", server_key, endpoint, "get", "k", NULL);
+    ASSERT_EQ (run.code, 3);
+    ASSERT_LT (test_now_ms () - start, test_ms (4000));
+    ASSERT_STR_EQ (run.out, "");
+    ASSERT_NOT_NULL (strstr (run.err, "refused"));
+    ASSERT_NOT_NULL (strstr (run.err, endpoint));
+
+    //  No key at all: refused too
+    start = test_now_ms ();
+    s_run (&run, endpoint, "get", "k", NULL);
+    ASSERT_EQ (run.code, 3);
+    ASSERT_LT (test_now_ms () - start, test_ms (6000));
+
+    //  The public half alone cannot be presented: a usage error
+    ASSERT_EQ (unlink (secret_path), 0);
+    s_run (&run, "-k", server_key, "-c", path, endpoint, "get", "k", NULL);
+    ASSERT_EQ (run.code, 2);
+    ASSERT_NOT_NULL (strstr (run.err, "secret"));
+
+    unlink (path);
+    zstr_free (&secret_path);
+    zcert_destroy (&cert);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
