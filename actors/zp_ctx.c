@@ -75,7 +75,15 @@ struct _zp_ctx_t {
 static zactor_t *
 s_actor_start (zactor_fn *fn, void *args)
 {
+    //  The actor's thread inherits a mask without SIGINT and SIGTERM, so
+    //  that they interrupt the caller's thread, where someone waits for them
+    sigset_t blocked, saved;
+    sigemptyset (&blocked);
+    sigaddset (&blocked, SIGINT);
+    sigaddset (&blocked, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &blocked, &saved);
     zactor_t *actor = zactor_new (fn, args);
+    pthread_sigmask (SIG_SETMASK, &saved, NULL);
     if (!actor)
         return zp__fail (ENOMEM, NULL);
     int rc = ENOMEM;
@@ -181,27 +189,29 @@ s_remove_stale_dirs (void)
 static pthread_mutex_t s_auth_mutex = PTHREAD_MUTEX_INITIALIZER;
 static zactor_t *s_auth = NULL;         //  The process's zauth actor
 static char *s_auth_dir = NULL;         //  The certificates it admits
-static size_t s_auth_users = 0;         //  Contexts using it
+static zhashx_t *s_auth_files = NULL;   //  File -> how many admissions use it
 static pid_t s_auth_pid = 0;            //  The process they belong to
 
-//  zauth reloads the directory on each CURVE command; without users it
-//  stops
+//  zauth reloads the directory on each CURVE command; without
+//  certificates it stops
 static void
 s_auth_reload (void)
 {
-    if (s_auth_users) {
+    if (zhashx_size (s_auth_files)) {
         zstr_sendx (s_auth, "CURVE", s_auth_dir, NULL);
         zsock_wait (s_auth);
     }
     else {
         zactor_destroy (&s_auth);
+        zhashx_destroy (&s_auth_files);
         s_remove_dir (s_auth_dir);
         zstr_free (&s_auth_dir);
     }
 }
 
-//  Admit a certificate; returns the file it was saved in (the caller
-//  frees it), or NULL with errno
+//  Admit a certificate; returns the file that admits it (the caller
+//  frees the string), or NULL with errno. A key admitted twice shares one
+//  file: zauth's certificate store refuses (asserts on) duplicates.
 static char *
 s_auth_admit (zcert_t *cert)
 {
@@ -210,46 +220,66 @@ s_auth_admit (zcert_t *cert)
         //  What a forked child inherited belongs to its parent
         s_auth = NULL;
         s_auth_dir = NULL;
-        s_auth_users = 0;
+        s_auth_files = NULL;
         s_auth_pid = getpid ();
     }
     char *path = NULL;
     if (!s_auth) {
         s_auth_dir = zsys_sprintf ("%s/zproc-auth-XXXXXX", s_tmpdir ());
-        if (s_auth_dir && mkdtemp (s_auth_dir))
+        s_auth_files = zhashx_new ();
+        if (s_auth_dir && s_auth_files && mkdtemp (s_auth_dir))
             s_auth = zactor_new (zauth, NULL);
         if (!s_auth) {
             if (s_auth_dir)
                 rmdir (s_auth_dir);
             zstr_free (&s_auth_dir);
+            zhashx_destroy (&s_auth_files);
             goto done;
         }
     }
-    //  Z85 keys may hold '/': the file is named after the certificate
-    path = zsys_sprintf ("%s/%d-%p.pub", s_auth_dir, (int) getpid (), (void *) cert);
-    if (path && zcert_save_public (cert, path) == 0)
-        s_auth_users++;
+    //  Named after the key in hex (Z85 may hold '/')
+    char hex [65];
+    const byte *key = zcert_public_key (cert);
+    for (int index = 0; index < 32; index++)
+        snprintf (hex + index * 2, 3, "%02x", key [index]);
+    path = zsys_sprintf ("%s/%s.pub", s_auth_dir, hex);
+    uintptr_t users = path? (uintptr_t) zhashx_lookup (s_auth_files, path): 0;
+    if (users)
+        zhashx_update (s_auth_files, path, (void *) (users + 1));
     else
+    if (path && zcert_save_public (cert, path) == 0) {
+        zhashx_insert (s_auth_files, path, (void *) 1);
+        s_auth_reload ();
+    }
+    else {
         zstr_free (&path);
-    s_auth_reload ();
+        if (zhashx_size (s_auth_files) == 0)
+            s_auth_reload ();
+    }
 done:
     pthread_mutex_unlock (&s_auth_mutex);
     return path? path: zp__fail (EACCES, NULL);
 }
 
-//  Withdraw a certificate; the last one stops zauth
+//  Withdraw an admission; the last one of a key removes its file, the
+//  last one of all stops zauth
 static void
 s_auth_withdraw (char **path_p)
 {
     if (!*path_p)
         return;
     pthread_mutex_lock (&s_auth_mutex);
-    unlink (*path_p);
-    zstr_free (path_p);
     if (s_auth_pid == getpid () && s_auth) {
-        s_auth_users--;
-        s_auth_reload ();
+        uintptr_t users = (uintptr_t) zhashx_lookup (s_auth_files, *path_p);
+        if (users > 1)
+            zhashx_update (s_auth_files, *path_p, (void *) (users - 1));
+        else {
+            unlink (*path_p);
+            zhashx_delete (s_auth_files, *path_p);
+            s_auth_reload ();
+        }
     }
+    zstr_free (path_p);
     pthread_mutex_unlock (&s_auth_mutex);
 }
 
@@ -275,7 +305,10 @@ s_admit_directory (zp_ctx_t *self, const char *dir)
     int rc = 0;
     while (handle && rc == 0 && (entry = readdir (handle))) {
         char *path = zsys_sprintf ("%s/%s", dir, entry->d_name);
-        zcert_t *cert = path && entry->d_name [0] != '.'? zcert_load (path): NULL;
+        //  zcert_save writes NAME and NAME_secret: the key once is enough
+        size_t length = strlen (entry->d_name);
+        bool secret = length > 7 && streq (entry->d_name + length - 7, "_secret");
+        zcert_t *cert = path && entry->d_name [0] != '.' && !secret? zcert_load (path): NULL;
         if (cert)
             rc = s_admit (self, cert);
         zcert_destroy (&cert);

@@ -32,6 +32,9 @@ struct _zp_state_t {
 //  --------------------------------------------------------------------------
 //  Helpers shared by every blocking call of the library
 
+//  How often a blocked call looks at zsys_interrupted, msecs
+#define SIGNAL_CHECK_INTERVAL   250
+
 int64_t
 zp__deadline (int timeout_ms)
 {
@@ -54,12 +57,16 @@ zp__wait_socket (void *sock, short events, void *other, int64_t deadline)
         //  CZMQ's handler sets zsys_interrupted on SIGINT and SIGTERM
         if (zsys_interrupted)
             return zp__fail (EINTR, -1);
-        long wait = zp__remaining (deadline);
+        //  A signal taken by another thread of the program does not wake
+        //  this poll: look at zsys_interrupted now and then
+        int wait = zp__remaining (deadline);
+        if (wait < 0 || wait > SIGNAL_CHECK_INTERVAL)
+            wait = SIGNAL_CHECK_INTERVAL;
         zmq_pollitem_t items [] = { { sock, 0, events, 0 }, { other, 0, ZMQ_POLLIN, 0 } };
         int rc = zmq_poll (items, other? 2: 1, wait);
         if (rc > 0)
             return items [0].revents? 1: 2;
-        if (rc == 0 && wait >= 0 && zclock_mono () >= deadline)
+        if (rc == 0 && deadline >= 0 && zclock_mono () >= deadline)
             return 0;
         if (rc < 0 && errno != EINTR)
             return zp__fail (ENOTCONN, -1);

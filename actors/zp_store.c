@@ -399,13 +399,12 @@ s_apply (self_t *self, const char *key, const void *value, size_t size, bool del
     }
     //  Only a key with requests parked on it is news to the registry; it
     //  takes over our reference
-    if (zhashx_lookup (self->watched, key)) {
-        byte kind = 'C';
-        void *feed = zsock_resolve (self->feed);
-        zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
-        zmq_send (feed, &change, sizeof (change), 0);
-    }
-    else
+    //  (never waiting: at shutdown the registry may be gone already)
+    byte kind = 'C';
+    void *feed = zsock_resolve (self->feed);
+    if (!zhashx_lookup (self->watched, key)
+    ||  zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+    ||  zmq_send (feed, &change, sizeof (change), ZMQ_DONTWAIT) < 0)
         zp__change_unref (&change);
     return ZP_STATUS_OK;
 }
@@ -598,9 +597,14 @@ s_park (self_t *self, const char *key)
     s_watched_add (self, key, 1);
     void *feed = zsock_resolve (self->feed);
     byte kind = 'P';
-    zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
+    if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        s_watched_add (self, key, -1);
+        s_reply_status (self, ZP_STATUS_SHUTDOWN);
+        return;
+    }
     for (size_t index = 0; index < self->nframes; index++)
-        zmq_msg_send (&self->frames [index], feed, index + 1 < self->nframes? ZMQ_SNDMORE: 0);
+        zmq_msg_send (&self->frames [index], feed,
+                      ZMQ_DONTWAIT | (index + 1 < self->nframes? ZMQ_SNDMORE: 0));
 }
 
 static void
@@ -712,9 +716,10 @@ s_cancel (self_t *self)
     else {
         void *feed = zsock_resolve (self->feed);
         byte kind = 'X';
-        zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
-        zmq_msg_send (&self->frames [0], feed, ZMQ_SNDMORE);
-        zmq_msg_send (&self->frames [1], feed, 0);
+        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
+            zmq_msg_send (&self->frames [0], feed, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_msg_send (&self->frames [1], feed, ZMQ_DONTWAIT);
+        }
     }
 }
 

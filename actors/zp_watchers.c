@@ -141,13 +141,15 @@ s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
     byte kind = 'R';
     byte buffer [ZP_HEADER_SIZE];
     zp__header_encode (&header, buffer);
-    zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
-    zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_SNDMORE);
-    zmq_send (feed, zframe_data (waiter->routing_id), zframe_size (waiter->routing_id),
-              ZMQ_SNDMORE);
-    zmq_send (feed, buffer, sizeof buffer, with_value? ZMQ_SNDMORE: 0);
-    if (with_value)
-        zmq_send (feed, change->value, change->size, 0);
+    //  Never waiting: at shutdown the store may be gone already
+    if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
+        zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send (feed, zframe_data (waiter->routing_id), zframe_size (waiter->routing_id),
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send (feed, buffer, sizeof buffer, ZMQ_DONTWAIT | (with_value? ZMQ_SNDMORE: 0));
+        if (with_value)
+            zmq_send (feed, change->value, change->size, ZMQ_DONTWAIT);
+    }
     s_waiter_remove (self, waiter);
 }
 
@@ -278,8 +280,8 @@ s_handle_cancel (self_t *self)
     if (waiter) {
         void *feed = zsock_resolve (self->feed);
         byte kind = 'D';
-        zmq_send (feed, &kind, 1, ZMQ_SNDMORE);
-        zmq_send (feed, waiter->key, strlen (waiter->key), 0);
+        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1)
+            zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_DONTWAIT);
         s_waiter_remove (self, waiter);
     }
     zstr_free (&index_key);

@@ -350,7 +350,10 @@ s_check_peer (zp_worker_t *self, const char *to)
     if (!status)
         rc = zp__fail (errno == ENOENT? ENOENT: errno, -1);
     else
-    if (streq (status, "exited") || streq (status, "killed") || streq (status, "failed"))
+    //  A running worker has bound its mailbox: without one it has died, and
+    //  the notice is on its way
+    if (streq (status, "exited") || streq (status, "killed") || streq (status, "failed")
+    ||  streq (status, "running"))
         rc = zp__fail (ESRCH, -1);
     zstr_free (&status);
     zstr_free (&key);

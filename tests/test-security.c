@@ -90,7 +90,9 @@ TEST_IMPL (security_curve_allow)
                        EACCES);
     ASSERT_LT (test_now_ms () - start, test_ms (4000));
 
-    //  Admitted: in, with the certificate given or named in the environment
+    //  Admitted (twice is harmless): in, with the certificate given or
+    //  named in the environment
+    ASSERT_EQ (zp_ctx_allow (ctx, zcert_public_txt (stranger)), 0);
     ASSERT_EQ (zp_ctx_allow (ctx, zcert_public_txt (stranger)), 0);
     zp_state_t *client = zp_state_connect_cert (zp_ctx_endpoint (ctx), server_key, stranger);
     ASSERT_NOT_NULL (client);
@@ -113,8 +115,29 @@ TEST_IMPL (security_curve_allow)
     char *secret = zsys_sprintf ("%s_secret", path);
     unlink (secret);
     zstr_free (&secret);
-    zcert_destroy (&stranger);
     zp_ctx_destroy (&ctx);
+
+    //  A directory of allowed certificates, as zcert_save writes them
+    //  (NAME and NAME_secret: the same key twice)
+    char dir [] = "/tmp/zproc-test-allowXXXXXX";
+    ASSERT_NOT_NULL (mkdtemp (dir));
+    char *saved = zsys_sprintf ("%s/client", dir);
+    ASSERT_EQ (zcert_save (stranger, saved), 0);
+    ASSERT_EQ (setenv ("ZPROC_CURVE_ALLOW", dir, 1), 0);
+    ctx = zp_ctx_new ();
+    unsetenv ("ZPROC_CURVE_ALLOW");
+    ASSERT_NOT_NULL (ctx);
+    client = zp_state_connect_cert (zp_ctx_endpoint (ctx), zp_ctx_public_key (ctx), stranger);
+    ASSERT_NOT_NULL (client);
+    zp_state_destroy (&client);
+    zp_ctx_destroy (&ctx);
+    unlink (saved);
+    char *saved_secret = zsys_sprintf ("%s_secret", saved);
+    unlink (saved_secret);
+    rmdir (dir);
+    zstr_free (&saved_secret);
+    zstr_free (&saved);
+    zcert_destroy (&stranger);
     return 0;
 }
 
