@@ -41,7 +41,8 @@ typedef struct {
 //  Set errno and return the value: `return zp__fail (EINVAL, -1);`
 #define zp__fail(err, value)    (errno = (err), (value))
 
-//  Default timeout of a plain state call, msecs
+//  Default timeout of a plain state call, msecs: ZPROC_TIMEOUT from the
+//  environment, else this
 #define ZP_DEFAULT_TIMEOUT      5000
 
 
@@ -94,6 +95,10 @@ int
 bool
     zp__name_valid (const char *name);
 
+//  The default timeout of a handle: ZPROC_TIMEOUT, else ZP_DEFAULT_TIMEOUT
+int
+    zp__default_timeout (void);
+
 //  Make a state handle connected to endpoint. server_public_key NULL: no
 //  CURVE; else cert is the client certificate to present (copied), or NULL
 //  for a fresh one. NULL with errno as zp_state_connect.
@@ -107,12 +112,6 @@ zp_state_t *
 //  Watch from an explicit baseline: every change after seq under prefix.
 zp_watch_t *
     zp__watch_new_from (zp_state_t *state, const char *prefix, uint64_t seq);
-
-//  Like zp_watch_next but hands over the raw value: *value_p gets a chunk
-//  (NULL for a delete). Returns 0 or -1 with errno as zp_watch_next.
-int
-    zp__watch_next_chunk (zp_watch_t *self, char **key_p, zchunk_t **value_p,
-                          int timeout_ms);
 
 //  ---------------------------------------------------------------------------
 //  Mailboxes (zp_worker.c)

@@ -395,7 +395,7 @@ s_ctx_start (zp_ctx_t *self)
         return -1;
     zsock_set_rcvhwm (self->events, 0);
     self->state = zp__state_new (self->endpoint, zp_ctx_public_key (self),
-                                 self->keys? self->keys->client: NULL, ZP_DEFAULT_TIMEOUT);
+                                 self->keys? self->keys->client: NULL, zp__default_timeout ());
     return self->state? 0: -1;
 }
 

@@ -294,6 +294,13 @@ failed:;
     return zp__fail (saved, NULL);
 }
 
+int
+zp__default_timeout (void)
+{
+    const char *timeout = getenv ("ZPROC_TIMEOUT");
+    return timeout && atoi (timeout) > 0? atoi (timeout): ZP_DEFAULT_TIMEOUT;
+}
+
 zp_state_t *
 zp_state_connect (const char *endpoint, const char *server_public_key)
 {
@@ -301,7 +308,7 @@ zp_state_connect (const char *endpoint, const char *server_public_key)
     zcert_t *cert = server_public_key && path? zcert_load (path): NULL;
     if (server_public_key && path && !cert)
         return zp__fail (EINVAL, NULL);
-    zp_state_t *self = zp__state_new (endpoint, server_public_key, cert, ZP_DEFAULT_TIMEOUT);
+    zp_state_t *self = zp__state_new (endpoint, server_public_key, cert, zp__default_timeout ());
     zcert_destroy (&cert);
     return self;
 }
@@ -311,7 +318,7 @@ zp_state_connect_cert (const char *endpoint, const char *server_public_key, zcer
 {
     if (!server_public_key || !cert)
         return zp__fail (EINVAL, NULL);
-    return zp__state_new (endpoint, server_public_key, cert, ZP_DEFAULT_TIMEOUT);
+    return zp__state_new (endpoint, server_public_key, cert, zp__default_timeout ());
 }
 
 //  A view: no socket, a local copy of the state
@@ -711,13 +718,13 @@ zp_state_get_when (zp_state_t *self, zp_predicate_fn *predicate, void *arg, int 
         while (watch) {
             char *key;
             zchunk_t *value;
-            if (zp__watch_next_chunk (watch, &key, &value, zp__remaining (deadline)) < 0)
+            if (zp_watch_next_bytes (watch, &key, &value, zp__remaining (deadline)) < 0)
                 break;
             //  Take every change that is already here, then ask once
             do {
                 s_view_apply (view, key, &value);
                 zstr_free (&key);
-            } while (zp__watch_next_chunk (watch, &key, &value, 0) == 0);
+            } while (zp_watch_next_bytes (watch, &key, &value, 0) == 0);
             if (errno != ETIMEDOUT)
                 break;
             if (predicate (view, arg)) {

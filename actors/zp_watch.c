@@ -104,7 +104,7 @@ zp_watch_destroy (zp_watch_t **self_p)
 //  The next change
 
 int
-zp__watch_next_chunk (zp_watch_t *self, char **key_p, zchunk_t **value_p, int timeout_ms)
+zp_watch_next_bytes (zp_watch_t *self, char **key_p, zchunk_t **value_p, int timeout_ms)
 {
     if (!self || !key_p)
         return zp__fail (EINVAL, -1);
@@ -151,7 +151,7 @@ int
 zp_watch_next (zp_watch_t *self, char **key_p, char **value_p, int timeout_ms)
 {
     zchunk_t *chunk = NULL;
-    if (zp__watch_next_chunk (self, key_p, value_p? &chunk: NULL, timeout_ms) < 0)
+    if (zp_watch_next_bytes (self, key_p, value_p? &chunk: NULL, timeout_ms) < 0)
         return -1;
     if (value_p) {
         *value_p = chunk? strndup ((const char *) zchunk_data (chunk), zchunk_size (chunk))

@@ -200,7 +200,7 @@ zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys
     if (!self->mailbox)
         goto failed;
     self->state = zp__state_new (endpoint, keys? zcert_public_txt (keys->store): NULL,
-                                 keys? keys->client: NULL, ZP_DEFAULT_TIMEOUT);
+                                 keys? keys->client: NULL, zp__default_timeout ());
     if (!self->state)
         goto failed;
     return self;

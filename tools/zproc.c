@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 //  Exit codes, documented in s_help and zproc.1; scripts rely on them
 #define EXIT_NO_KEY         1       //  get/del of a key that does not exist
@@ -118,8 +117,8 @@ s_help (void)
 "                      store admits it when told to (zp_ctx_allow, or the\n"
 "                      ZPROC_CURVE_ALLOW directory). Needs -k.\n"
 "  -t, --timeout MS    Fail when the store does not answer a request within\n"
-"                      MS milliseconds (default 5000; at most 5000 while\n"
-"                      connecting).\n"
+"                      MS milliseconds, connecting included (default 5000,\n"
+"                      or ZPROC_TIMEOUT from the environment).\n"
 "  -h, --help          Print this help and exit.\n"
 "      --version       Print the version and exit.\n"
 "\n"
@@ -436,11 +435,17 @@ s_cmd_watch (tool_t *self)
     int rc = 0;
     while (rc == 0) {
         char *key = NULL;
-        char *value = NULL;
-        if (zp_watch_next (watch, &key, &value, WATCH_PROBE_MS) == 0) {
-            printf ("%s\t%s\n", key, value? value: "(deleted)");
+        zchunk_t *value = NULL;
+        if (zp_watch_next_bytes (watch, &key, &value, WATCH_PROBE_MS) == 0) {
+            fputs (key, stdout);
+            putchar ('\t');
+            if (value)
+                fwrite (zchunk_data (value), 1, zchunk_size (value), stdout);
+            else
+                fputs ("(deleted)", stdout);
+            putchar ('\n');
             zstr_free (&key);
-            zstr_free (&value);
+            zchunk_destroy (&value);
             //  A watch is read as it goes, through pipes too
             rc = s_flush ();
         }
@@ -637,64 +642,24 @@ s_parse (tool_t *self, int argc, char *argv [])
 
 
 //  --------------------------------------------------------------------------
-//  Connecting. zp_state_connect waits up to the library's default timeout
-//  (5 s) for the store and takes no timeout of its own, yet a user who said
-//  -t 300 expects an answer in 300 ms. The library's blocking calls give up
-//  with EINTR once zsys_interrupted is set (that is how Ctrl-C reaches
-//  them), so an alarm that sets it ends the connect on time. libzmq's
-//  threads block every signal, so the alarm interrupts our thread's poll.
-
-static volatile sig_atomic_t s_connect_expired = 0;
-
-static void
-s_connect_alarm (int signum)
-{
-    (void) signum;
-    s_connect_expired = 1;
-    zsys_interrupted = 1;
-}
+//  Connecting: -t bounds the connect too, through ZPROC_TIMEOUT, the
+//  default timeout of new handles
 
 //  Returns 0 or an exit code
 static int
 s_connect (tool_t *self)
 {
-    //  Start CZMQ and libzmq first: their start-up is not the store's
-    //  answer, and takes long under valgrind
-    zsys_init ();
-    struct sigaction previous;
     if (self->timeout > 0) {
-        struct sigaction action;
-        memset (&action, 0, sizeof action);
-        action.sa_handler = s_connect_alarm;
-        action.sa_flags = SA_RESTART;
-        sigemptyset (&action.sa_mask);
-        sigaction (SIGALRM, &action, &previous);
-        struct itimerval timer = {
-            { 0, 0 }, { self->timeout / 1000, (self->timeout % 1000) * 1000 }
-        };
-        setitimer (ITIMER_REAL, &timer, NULL);
+        char text [16];
+        snprintf (text, sizeof text, "%d", self->timeout);
+        setenv ("ZPROC_TIMEOUT", text, 1);
     }
     self->state = self->cert
         ? zp_state_connect_cert (self->endpoint, self->server_key, self->cert)
         : zp_state_connect (self->endpoint, self->server_key);
     int err = errno;
-    if (self->timeout > 0) {
-        struct itimerval off = { { 0, 0 }, { 0, 0 } };
-        setitimer (ITIMER_REAL, &off, NULL);
-        sigaction (SIGALRM, &previous, NULL);
-        if (s_connect_expired) {
-            //  Our alarm, not a Ctrl-C: undo it. It may have rung just
-            //  after a connect that succeeded; then it changed nothing.
-            zsys_interrupted = 0;
-            if (!self->state)
-                err = ENOTCONN;
-        }
-    }
-    if (self->state) {
-        if (self->timeout > 0)
-            zp_state_set_timeout (self->state, self->timeout);
+    if (self->state)
         return 0;
-    }
     const char *env_cert = getenv ("ZPROC_CLIENT_CERT");
     switch (err) {
         case ENOTCONN:

@@ -50,7 +50,8 @@ void
     zp_state_destroy (zp_state_t **self_p);
 
 //  How long a plain call waits for the store before failing with ENOTCONN
-//  (default 5000 ms; -1 waits forever).
+//  (-1 waits forever). The default, which also bounds zp_state_connect, is
+//  5000 ms, or the value of the environment variable ZPROC_TIMEOUT.
 void
     zp_state_set_timeout (zp_state_t *self, int timeout_ms);
 

@@ -35,6 +35,11 @@ void
 int
     zp_watch_next (zp_watch_t *self, char **key_p, char **value_p, int timeout_ms);
 
+//  Same as zp_watch_next, binary-safe: *value_p gets the new value as a
+//  chunk the caller destroys (NULL when the key was deleted).
+int
+    zp_watch_next_bytes (zp_watch_t *self, char **key_p, zchunk_t **value_p, int timeout_ms);
+
 //  The sequence number of the change last returned by zp_watch_next.
 uint64_t
     zp_watch_seq (zp_watch_t *self);
