@@ -50,10 +50,15 @@ typedef struct {
 //  zp_state internals (zp_state.c)
 
 //  Make a DEALER socket connected to the store the handle talks to, set up
-//  as the handle is (CURVE, linger); with monitor, handshake failures are
-//  reported there. NULL with errno on failure.
+//  as the handle is (CURVE, linger), and *monitor_p, a socket that reports
+//  the events of its connection (see zp__monitor_event). NULL with errno.
 zsock_t *
-    zp__state_socket (zp_state_t *self, const char *monitor);
+    zp__state_socket (zp_state_t *self, zsock_t **monitor_p);
+
+//  Read one event from a connection's monitor: EACCES when the store refused
+//  the handshake, ENOTCONN when the connection was lost, 0 when it is up
+int
+    zp__monitor_event (zsock_t *monitor);
 
 //  The handle's store endpoint (owned by the handle)
 const char *

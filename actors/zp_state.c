@@ -18,6 +18,8 @@
 
 struct _zp_state_t {
     zsock_t *dealer;            //  Request socket to the store; NULL on a view
+    zsock_t *monitor;           //  Events of the dealer's connection
+    bool connected;             //  Is the dealer's connection up, as far as we know?
     char *endpoint;             //  The store's endpoint
     char *server_key;           //  The store's CURVE public key, or NULL
     zcert_t *cert;              //  Our CURVE certificate, or NULL
@@ -122,16 +124,37 @@ s_check_write (zp_state_t *self, const char *key)
 //  One round trip: send the request, wait until deadline for its reply and
 //  keep its payload in self->reply. Returns 0 when the store said OK, else
 //  -1 with errno: the store's status, timeout_errno when the deadline
-//  passed, EINTR. A watcher that gives up withdraws its parked request.
+//  passed, EACCES when the store refused our keys (or our lack of them),
+//  ENOTCONN when the connection was lost meanwhile, EINTR. A watcher that
+//  gives up withdraws its parked request.
 
-//  A handshake failure on monitor (when not NULL) fails the call with
-//  EACCES: the store refused our keys, or our lack of them.
+//  Take the monitor's news: the connection's state, and the errno a call
+//  waiting on it fails with (EACCES: refused, ENOTCONN: lost), else 0
 static int
-s_call_monitored (zp_state_t *self, int command, int flags, uint64_t seq,
-                  const zp_part_t *parts, size_t nparts, int64_t deadline,
-                  int timeout_errno, zsock_t *monitor)
+s_monitor_news (zp_state_t *self, bool wait)
+{
+    int news = 0;
+    while (wait || zsock_events (self->monitor) & ZMQ_POLLIN) {
+        int event = zp__monitor_event (self->monitor);
+        self->connected = event == 0? true: event == EACCES? self->connected: false;
+        //  A refusal ends in a lost connection too: the refusal is the news
+        if (news != EACCES && event)
+            news = event;
+        wait = false;
+    }
+    return news;
+}
+
+static int
+s_call (zp_state_t *self, int command, int flags, uint64_t seq,
+        const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno)
 {
     zmsg_destroy (&self->reply);
+    bool watcher = command >= ZP_CMD_WAIT_CHANGE && command <= ZP_CMD_WAIT_AVAILABLE;
+    //  A watcher would wait for ever on a store that is gone
+    s_monitor_news (self, false);
+    if (watcher && !self->connected)
+        return zp__fail (ENOTCONN, -1);
     void *dealer = zsock_resolve (self->dealer);
     zp_header_t header = {
         .command = (uint8_t) command, .flags = (uint8_t) flags,
@@ -140,23 +163,13 @@ s_call_monitored (zp_state_t *self, int command, int flags, uint64_t seq,
     if (zp__request_send (dealer, &header, parts, nparts, deadline) < 0)
         return -1;
     while (true) {
-        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, monitor? zsock_resolve (monitor): NULL,
-                                  deadline);
-        if (rc == 2) {
-            zmsg_t *event = zmsg_recv (monitor);
-            zframe_t *frame = event? zmsg_first (event): NULL;
-            uint16_t id = 0;
-            if (frame && zframe_size (frame) >= 2)
-                memcpy (&id, zframe_data (frame), 2);
-            zmsg_destroy (&event);
-            if (id & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                    | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
-                return zp__fail (EACCES, -1);
+        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, zsock_resolve (self->monitor), deadline);
+        int news = rc == 2? s_monitor_news (self, true): 0;
+        if (rc == 2 && !news)
             continue;
-        }
-        if (rc <= 0) {
-            int saved = rc == 0? timeout_errno: errno;
-            if (command >= ZP_CMD_WAIT_CHANGE && command <= ZP_CMD_WAIT_AVAILABLE) {
+        if (rc <= 0 || news) {
+            int saved = news? news: rc == 0? timeout_errno: errno;
+            if (watcher) {
                 header.command = ZP_CMD_CANCEL;
                 zp__request_send (dealer, &header, NULL, 0, 0);
             }
@@ -180,14 +193,6 @@ s_call_monitored (zp_state_t *self, int command, int flags, uint64_t seq,
         //  A late reply to a call that gave up, or garbage: not ours
         zmsg_destroy (&reply);
     }
-}
-
-static int
-s_call (zp_state_t *self, int command, int flags, uint64_t seq,
-        const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno)
-{
-    return s_call_monitored (self, command, flags, seq, parts, nparts, deadline,
-                             timeout_errno, NULL);
 }
 
 //  A plain call: the handle's timeout; a store that does not answer in
@@ -265,31 +270,20 @@ zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cer
     }
     if (!self->endpoint || (server_public_key && (!self->server_key || !self->cert)))
         goto failed;
-    //  HELLO: the store is there, and here is where our watchers start.
-    //  Watch the handshake meanwhile, so a refusal is EACCES at once.
-    char *monitor_endpoint = zsys_sprintf ("inproc://zproc-monitor-%p", (void *) self);
-    self->dealer = monitor_endpoint? zp__state_socket (self, monitor_endpoint): NULL;
-    zsock_t *monitor = self->dealer? zsock_new (ZMQ_PAIR): NULL;
-    int rc = -1;
-    if (monitor && zsock_connect (monitor, "%s", monitor_endpoint) == 0) {
-        rc = s_call_monitored (self, ZP_CMD_HELLO, 0, 0, NULL, 0,
-                               zp__deadline (self->timeout), ENOTCONN, monitor);
-        if (rc < 0 && errno != EINTR && errno != EACCES)
-            errno = ENOTCONN;
-    }
-    int saved = errno;
-    if (self->dealer)
-        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
-    zsock_destroy (&monitor);
-    zstr_free (&monitor_endpoint);
-    if (rc < 0) {
-        errno = saved;
+    //  HELLO: the store is there, and here is where our watchers start;
+    //  a refusal is EACCES at once
+    self->dealer = zp__state_socket (self, &self->monitor);
+    if (!self->dealer)
+        goto failed;
+    if (s_request (self, ZP_CMD_HELLO, 0, NULL, 0) < 0) {
+        errno = errno == EINTR || errno == EACCES? errno: ENOTCONN;
         goto failed;
     }
+    self->connected = true;
     return self;
 
 failed:;
-    saved = errno? errno: ENOMEM;
+    int saved = errno? errno: ENOMEM;
     zp_state_destroy (&self);
     return zp__fail (saved, NULL);
 }
@@ -347,6 +341,9 @@ zp_state_destroy (zp_state_t **self_p)
     if (!self_p || !*self_p)
         return;
     zp_state_t *self = *self_p;
+    if (self->dealer)
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+    zsock_destroy (&self->monitor);
     zsock_destroy (&self->dealer);
     zmsg_destroy (&self->reply);
     zhashx_destroy (&self->view);
@@ -362,15 +359,29 @@ zp_state_destroy (zp_state_t **self_p)
 //  Internals for zp_watch and zp_worker
 
 zsock_t *
-zp__state_socket (zp_state_t *self, const char *monitor)
+zp__state_socket (zp_state_t *self, zsock_t **monitor_p)
 {
+    //  A name of its own: a socket closed a moment ago may still hold its
+    //  monitor's name while libzmq closes it
+    static unsigned int monitors = 0;
+    unsigned int monitor = __atomic_add_fetch (&monitors, 1, __ATOMIC_RELAXED);
     zsock_t *sock = zsock_new (ZMQ_DEALER);
-    if (!sock)
-        return zp__fail (ENOMEM, NULL);
-    if (monitor)
-        zmq_socket_monitor (zsock_resolve (sock), monitor, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    char *endpoint = sock? zsys_sprintf ("inproc://zproc-monitor-%u", monitor): NULL;
+    //  The monitor first: it must see the first handshake
+    if (!endpoint
+    ||  zmq_socket_monitor (zsock_resolve (sock), endpoint,
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0
+    ||  !(*monitor_p = zsock_new (ZMQ_PAIR))
+    ||  zsock_connect (*monitor_p, "%s", endpoint) < 0) {
+        zstr_free (&endpoint);
+        zsock_destroy (monitor_p);
+        zsock_destroy (&sock);
+        return zp__fail (ENOMEM, NULL);
+    }
+    zstr_free (&endpoint);
     zsock_set_linger (sock, 0);
     zsock_set_rcvhwm (sock, 0);  //  Watch streams are paced by their credit
     if (self->cert) {
@@ -378,10 +389,27 @@ zp__state_socket (zp_state_t *self, const char *monitor)
         zsock_set_curve_serverkey (sock, self->server_key);
     }
     if (zsock_connect (sock, "%s", self->endpoint) < 0) {
+        zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
+        zsock_destroy (monitor_p);
         zsock_destroy (&sock);
         return zp__fail (EINVAL, NULL);
     }
     return sock;
+}
+
+int
+zp__monitor_event (zsock_t *monitor)
+{
+    zmsg_t *event = zmsg_recv (monitor);
+    zframe_t *frame = event? zmsg_first (event): NULL;
+    uint16_t id = 0;
+    if (frame && zframe_size (frame) >= 2)
+        memcpy (&id, zframe_data (frame), 2);
+    zmsg_destroy (&event);
+    if (id & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+        return EACCES;
+    return id == ZMQ_EVENT_DISCONNECTED? ENOTCONN: 0;
 }
 
 const char *

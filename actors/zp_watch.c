@@ -17,8 +17,10 @@
 
 struct _zp_watch_t {
     zsock_t *dealer;            //  Our stream from the store
+    zsock_t *monitor;           //  Events of its connection: a lost one ends the stream
     uint64_t seq;               //  Change last returned
     uint32_t taken;             //  Changes taken since we last gave credit
+    bool lost;                  //  The connection was lost: no more changes
 };
 
 
@@ -32,7 +34,7 @@ zp__watch_new_from (zp_state_t *state, const char *prefix, uint64_t seq)
     if (!self)
         return zp__fail (ENOMEM, NULL);
     self->seq = seq;
-    self->dealer = zp__state_socket (state, NULL);
+    self->dealer = zp__state_socket (state, &self->monitor);
     if (!self->dealer) {
         free (self);
         return NULL;
@@ -66,6 +68,8 @@ zp__watch_new_from (zp_state_t *state, const char *prefix, uint64_t seq)
 
 failed:;
     int saved = errno;
+    zmq_socket_monitor (dealer, NULL, 0);
+    zsock_destroy (&self->monitor);
     zsock_destroy (&self->dealer);
     free (self);
     return zp__fail (saved, NULL);
@@ -94,6 +98,8 @@ zp_watch_destroy (zp_watch_t **self_p)
     //  Give the goodbye a moment to leave before the socket closes
     zsock_set_linger (self->dealer, 100);
     zp__request_send (dealer, &header, NULL, 0, 0);
+    zmq_socket_monitor (dealer, NULL, 0);
+    zsock_destroy (&self->monitor);
     zsock_destroy (&self->dealer);
     free (self);
     *self_p = NULL;
@@ -113,8 +119,18 @@ zp_watch_next_bytes (zp_watch_t *self, char **key_p, zchunk_t **value_p, int tim
         *value_p = NULL;
     void *dealer = zsock_resolve (self->dealer);
     int64_t deadline = zp__deadline (timeout_ms);
+    if (self->lost && !(zsock_events (self->dealer) & ZMQ_POLLIN))
+        return zp__fail (ENOTCONN, -1);
     while (true) {
-        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, NULL, deadline);
+        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, zsock_resolve (self->monitor), deadline);
+        if (rc == 2) {
+            //  The store forgets a stream whose connection is lost
+            if (zp__monitor_event (self->monitor) == ENOTCONN)
+                self->lost = true;
+            if (!self->lost || zsock_events (self->dealer) & ZMQ_POLLIN)
+                continue;
+            return zp__fail (ENOTCONN, -1);
+        }
         if (rc <= 0)
             return zp__fail (rc == 0? ETIMEDOUT: errno, -1);
         zmsg_t *event = zmsg_recv (dealer);

@@ -5,6 +5,8 @@
 */
 
 #include "harness.h"
+#include <pthread.h>
+#include <signal.h>
 
 //  True when the list is strictly increasing, bytewise
 static bool
@@ -137,5 +139,71 @@ TEST_IMPL (store_log_overflow_wait)
     ASSERT_STR_EQ (got, "3000");
     zstr_free (&got);
     zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+//  A store in another process that dies: a watcher waiting for ever, and a
+//  watch, learn it (ENOTCONN) instead of hanging
+
+typedef struct {
+    pid_t pid;                  //  The store's process
+    int delay_ms;               //  When to kill it
+} killer_t;
+
+static void *
+s_kill_later (void *arg)
+{
+    killer_t *killer = (killer_t *) arg;
+    zclock_sleep (killer->delay_ms);
+    kill (killer->pid, SIGKILL);
+    return NULL;
+}
+
+TEST_IMPL (store_gone_wakes_waiters)
+{
+    int report [2];
+    ASSERT_EQ (pipe (report), 0);
+    pid_t store = fork ();
+    ASSERT (store >= 0);
+    if (store == 0) {
+        close (report [0]);
+        zp_ctx_t *ctx = zp_ctx_new ();
+        const char *endpoint = ctx? zp_ctx_bind (ctx, "tcp://127.0.0.1:*"): NULL;
+        char message [256] = "";
+        if (endpoint)
+            snprintf (message, sizeof message, "%s", endpoint);
+        if (write (report [1], message, sizeof message) != (ssize_t) sizeof message)
+            _exit (1);
+        pause ();
+        _exit (0);
+    }
+    close (report [1]);
+    char endpoint [256];
+    ASSERT_EQ (test_read_exact (report [0], endpoint, sizeof endpoint, test_ms (10000)), 0);
+    close (report [0]);
+    ASSERT (strlen (endpoint) > 0);
+    zp_state_t *state = zp_state_connect (endpoint, NULL);
+    ASSERT_NOT_NULL (state);
+    zp_watch_t *watch = zp_watch_new (state, NULL);
+    ASSERT_NOT_NULL (watch);
+
+    killer_t killer = { store, 300 };
+    pthread_t thread;
+    ASSERT_EQ (pthread_create (&thread, NULL, s_kill_later, &killer), 0);
+    int64_t start = test_now_ms ();
+    ASSERT_NULL_ERRNO (zp_state_get_when_change (state, "never", -1), ENOTCONN);
+    ASSERT_LT (test_now_ms () - start, test_ms (5000));
+    ASSERT_FAIL_ERRNO (zp_watch_next (watch, NULL, NULL, -1), EINVAL);
+    char *key = NULL;
+    ASSERT_FAIL_ERRNO (zp_watch_next (watch, &key, NULL, test_ms (5000)), ENOTCONN);
+    //  And a watcher asked after the loss fails at once
+    start = test_now_ms ();
+    ASSERT_NULL_ERRNO (zp_state_get_when_change (state, "never", -1), ENOTCONN);
+    ASSERT_LT (test_now_ms () - start, test_ms (1000));
+    pthread_join (thread, NULL);
+    ASSERT_EQ (test_wait_child (store, test_ms (5000)), 128 + SIGKILL);
+    zp_watch_destroy (&watch);
+    zp_state_destroy (&state);
     return 0;
 }
