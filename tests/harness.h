@@ -153,6 +153,13 @@ const char *
                    test_errno_name (e_), test_errno_name (E)); \
 } while (0)
 
+//  The value of key in state is the string expected
+#define ASSERT_STATE_STR(state, key, expected) do { \
+    char *v_ = zp_state_get_str ((state), (key)); \
+    ASSERT_STR_EQ (v_, (expected)); \
+    free (v_); \
+} while (0)
+
 //  ---------------------------------------------------------------------------
 //  Helpers (tests/run-tests.c)
 

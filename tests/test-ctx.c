@@ -6,14 +6,6 @@
 #include "harness.h"
 #include <sys/stat.h>
 
-static void
-s_expect_str (zp_state_t *state, const char *key, const char *expected)
-{
-    char *value = zp_state_get_str (state, key);
-    ASSERT_STR_EQ (value, expected);
-    free (value);
-}
-
 //  Sets "hello" = its name
 static void
 s_worker_hello (zp_worker_t *worker, void *props)
@@ -54,25 +46,25 @@ TEST_IMPL (ctx_two_contexts)
     //  Separate states
     ASSERT_EQ (zp_state_set_str (zp_ctx_state (one), "k", "one"), 0);
     ASSERT_EQ (zp_state_set_str (zp_ctx_state (two), "k", "two"), 0);
-    s_expect_str (zp_ctx_state (one), "k", "one");
-    s_expect_str (zp_ctx_state (two), "k", "two");
+    ASSERT_STATE_STR (zp_ctx_state (one), "k", "one");
+    ASSERT_STATE_STR (zp_ctx_state (two), "k", "two");
 
     //  Workers talk to their own context's store
     zp_proc_t *proc = zp_ctx_spawn (two, "w2", s_worker_hello, NULL);
     ASSERT_NOT_NULL (proc);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
-    s_expect_str (zp_ctx_state (two), "hello", "w2");
+    ASSERT_STATE_STR (zp_ctx_state (two), "hello", "w2");
     ASSERT_NULL_ERRNO (zp_state_get_str (zp_ctx_state (one), "hello"), ENOENT);
     //  Names are per context
     proc = zp_ctx_spawn (one, "w2", s_worker_hello, NULL);
     ASSERT_NOT_NULL (proc);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
-    s_expect_str (zp_ctx_state (one), "hello", "w2");
+    ASSERT_STATE_STR (zp_ctx_state (one), "hello", "w2");
 
     //  Destroying one leaves the other working
     zp_ctx_destroy (&one);
     ASSERT_EQ (zp_state_set_str (zp_ctx_state (two), "k", "still"), 0);
-    s_expect_str (zp_ctx_state (two), "k", "still");
+    ASSERT_STATE_STR (zp_ctx_state (two), "k", "still");
     zp_ctx_destroy (&two);
     return 0;
 }
@@ -147,9 +139,9 @@ TEST_IMPL (ctx_bind_tcp)
     ASSERT_EQ (zp_state_set_str (zp_ctx_state (ctx), "k", "via-ipc"), 0);
     zp_state_t *remote = zp_state_connect (endpoint, zp_ctx_public_key (ctx));
     ASSERT_NOT_NULL (remote);
-    s_expect_str (remote, "k", "via-ipc");
+    ASSERT_STATE_STR (remote, "k", "via-ipc");
     ASSERT_EQ (zp_state_set_str (remote, "r", "via-tcp"), 0);
-    s_expect_str (zp_ctx_state (ctx), "r", "via-tcp");
+    ASSERT_STATE_STR (zp_ctx_state (ctx), "r", "via-tcp");
     int64_t result = 0;
     ASSERT_EQ (zp_state_incr (remote, "n", 2, &result), 0);
     ASSERT_EQ (result, 2);
@@ -195,11 +187,11 @@ TEST_IMPL (ctx_curve_on)
     //  The parent and its workers work as usual
     zp_state_t *state = zp_ctx_state (ctx);
     ASSERT_EQ (zp_state_set_str (state, "k", "v"), 0);
-    s_expect_str (state, "k", "v");
+    ASSERT_STATE_STR (state, "k", "v");
     zp_proc_t *proc = zp_ctx_spawn (ctx, "secure", s_worker_hello, NULL);
     ASSERT_NOT_NULL (proc);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
-    s_expect_str (state, "hello", "secure");
+    ASSERT_STATE_STR (state, "hello", "secure");
 
     //  Each context has its own keypair
     zp_ctx_t *other = zp_ctx_new ();
@@ -238,7 +230,7 @@ TEST_IMPL (ctx_curve_refuses_plain)
     ASSERT (err == EACCES || err == ENOTCONN);
     ASSERT_LE (test_now_ms () - start, test_ms (8000));
     //  The store still serves its own
-    s_expect_str (zp_ctx_state (ctx), "secret", "s");
+    ASSERT_STATE_STR (zp_ctx_state (ctx), "secret", "s");
     zp_ctx_destroy (&ctx);
     return 0;
 }

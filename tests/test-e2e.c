@@ -20,14 +20,6 @@
 #define CAS_SUCCESSES   200
 #define CHANGES         50
 
-static void
-s_expect_str (zp_state_t *state, const char *key, const char *expected)
-{
-    char *value = zp_state_get_str (state, key);
-    ASSERT_STR_EQ (value, expected);
-    free (value);
-}
-
 //  ---------------------------------------------------------------------------
 //  Atomic operations under contention
 
@@ -100,7 +92,7 @@ TEST_IMPL (e2e_cas_contention)
     ASSERT_EQ (zp_ctx_wait_all (ctx, test_ms (30000)), 0);
     for (index = 0; index < WORKERS; index++)
         ASSERT_EQ (zp_proc_wait (procs [index], 0), 0);
-    s_expect_str (state, "cas", "1600");
+    ASSERT_STATE_STR (state, "cas", "1600");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -242,7 +234,7 @@ TEST_IMPL (e2e_mailbox_from_parent)
     ASSERT_NULL (msg);
 
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
-    s_expect_str (state, "inbox/body", "hello");
+    ASSERT_STATE_STR (state, "inbox/body", "hello");
     int64_t frames = 0;
     ASSERT_EQ (zp_state_get_int (state, "inbox/frames", &frames), 0);
     ASSERT_EQ (frames, 2);
@@ -251,7 +243,7 @@ TEST_IMPL (e2e_mailbox_from_parent)
     ASSERT_EQ (zchunk_size (second), sizeof (binary));
     ASSERT_EQ (memcmp (zchunk_data (second), binary, sizeof (binary)), 0);
     zchunk_destroy (&second);
-    s_expect_str (state, "inbox/sender", "main");
+    ASSERT_STATE_STR (state, "inbox/sender", "main");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -287,9 +279,9 @@ TEST_IMPL (e2e_mailbox_worker_to_worker)
     ASSERT_NOT_NULL (alice);
     ASSERT_EQ (zp_proc_wait (alice, test_ms (5000)), 0);
     ASSERT_EQ (zp_proc_wait (bob, test_ms (5000)), 0);
-    s_expect_str (state, "alice/done", "1");
-    s_expect_str (state, "bob/body", "hi bob");
-    s_expect_str (state, "bob/sender", "alice");
+    ASSERT_STATE_STR (state, "alice/done", "1");
+    ASSERT_STATE_STR (state, "bob/body", "hi bob");
+    ASSERT_STATE_STR (state, "bob/sender", "alice");
     int64_t frames = 0;
     ASSERT_EQ (zp_state_get_int (state, "bob/frames", &frames), 0);
     ASSERT_EQ (frames, 1);
@@ -318,7 +310,7 @@ TEST_IMPL (e2e_mailbox_recv_timeout)
     zp_proc_t *proc = zp_ctx_spawn (ctx, "idle", s_recv_timeouts, NULL);
     ASSERT_NOT_NULL (proc);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
-    s_expect_str (state, "checked", "1");
+    ASSERT_STATE_STR (state, "checked", "1");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -354,7 +346,7 @@ TEST_IMPL (e2e_mailbox_poller)
     zmsg_addstr (msg, "wake up");
     ASSERT_EQ (zp_proc_send (proc, &msg), 0);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
-    s_expect_str (state, "poller/body", "wake up");
+    ASSERT_STATE_STR (state, "poller/body", "wake up");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -400,8 +392,8 @@ TEST_IMPL (e2e_mailbox_term)
         ASSERT_EQ (zp_proc_send (proc, &msg), 0);
     }
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
-    s_expect_str (state, "log", "one;two;three;");
-    s_expect_str (state, "recv-errno", "EINTR");
+    ASSERT_STATE_STR (state, "log", "one;two;three;");
+    ASSERT_STATE_STR (state, "recv-errno", "EINTR");
     zp_ctx_destroy (&ctx);
     return 0;
 }

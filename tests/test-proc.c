@@ -113,14 +113,6 @@ s_wait_ready (zp_state_t *state, const char *name)
     ASSERT_EQ (zp_state_get_when_available (state, key, test_ms (5000)), 0);
 }
 
-static void
-s_expect_str (zp_state_t *state, const char *key, const char *expected)
-{
-    char *value = zp_state_get_str (state, key);
-    ASSERT_STR_EQ (value, expected);
-    free (value);
-}
-
 //  ---------------------------------------------------------------------------
 
 TEST_IMPL (proc_spawn_named)
@@ -137,7 +129,7 @@ TEST_IMPL (proc_spawn_named)
 
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
     //  The worker knew its own name and pid
-    s_expect_str (state, "alpha/name", "alpha");
+    ASSERT_STATE_STR (state, "alpha/name", "alpha");
     int64_t reported = 0;
     ASSERT_EQ (zp_state_get_int (state, "alpha/pid", &reported), 0);
     ASSERT_EQ (reported, pid);
@@ -176,7 +168,7 @@ TEST_IMPL (proc_spawn_unnamed)
         //  zp_worker_name in the child is the parent's zp_proc_name
         char key [128];
         snprintf (key, sizeof (key), "%s/name", names [index]);
-        s_expect_str (state, key, names [index]);
+        ASSERT_STATE_STR (state, key, names [index]);
         snprintf (key, sizeof (key), "%s/pid", names [index]);
         int64_t pid = 0;
         ASSERT_EQ (zp_state_get_int (state, key, &pid), 0);
@@ -259,13 +251,13 @@ TEST_IMPL (proc_crash_segv)
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 128 + SIGSEGV);
 
     //  The store keeps serving, and other workers keep working
-    s_expect_str (state, "before", "1");
+    ASSERT_STATE_STR (state, "before", "1");
     ASSERT_EQ (zp_state_set_str (state, "after", "2"), 0);
-    s_expect_str (state, "after", "2");
+    ASSERT_STATE_STR (state, "after", "2");
     zp_proc_t *next = zp_ctx_spawn (ctx, "next", s_worker_report, NULL);
     ASSERT_NOT_NULL (next);
     ASSERT_EQ (zp_proc_wait (next, test_ms (5000)), 0);
-    s_expect_str (state, "next/name", "next");
+    ASSERT_STATE_STR (state, "next/name", "next");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -278,7 +270,7 @@ TEST_IMPL (proc_crash_abort)
     ASSERT_NOT_NULL (proc);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 128 + SIGABRT);
     ASSERT_EQ (zp_state_set_str (state, "after", "2"), 0);
-    s_expect_str (state, "after", "2");
+    ASSERT_STATE_STR (state, "after", "2");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -438,7 +430,7 @@ TEST_IMPL (proc_factory)
     for (index = 0; index < 3; index++) {
         char key [64];
         snprintf (key, sizeof (key), "props/%s", which [index]);
-        s_expect_str (state, key, "factory-props");
+        ASSERT_STATE_STR (state, key, "factory-props");
         snprintf (key, sizeof (key), "fn/%s", which [index]);
         names [index] = zp_state_get_str (state, key);
         ASSERT_NOT_NULL (names [index]);
@@ -585,7 +577,7 @@ TEST_IMPL (proc_props)
     int64_t magic = 0;
     ASSERT_EQ (zp_state_get_int (state, "first/magic", &magic), 0);
     ASSERT_EQ (magic, 4242);
-    s_expect_str (state, "first/text", "from-parent");
+    ASSERT_STATE_STR (state, "first/text", "from-parent");
     //  The child wrote to its own copy only
     ASSERT_EQ (props.magic, 4242);
     ASSERT_STR_EQ (props.text, "from-parent");
@@ -598,7 +590,7 @@ TEST_IMPL (proc_props)
     ASSERT_EQ (zp_proc_wait (second, test_ms (5000)), 0);
     ASSERT_EQ (zp_state_get_int (state, "second/magic", &magic), 0);
     ASSERT_EQ (magic, 7);
-    s_expect_str (state, "second/text", "second");
+    ASSERT_STATE_STR (state, "second/text", "second");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -658,8 +650,8 @@ TEST_IMPL (proc_nested)
     zp_proc_t *proc = zp_ctx_spawn (ctx, "nester", s_nesting_worker, endpoint);
     ASSERT_NOT_NULL (proc);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (10000)), 0);
-    s_expect_str (state, "nested", "from-grandchild");
-    s_expect_str (state, "grandchild-gone", "1");
+    ASSERT_STATE_STR (state, "nested", "from-grandchild");
+    ASSERT_STATE_STR (state, "grandchild-gone", "1");
     errno = EBUSY;
     ASSERT (!zp_state_exists (state, "inner-key"));
     ASSERT_ERRNO_EQ (0);

@@ -24,21 +24,11 @@ s_repeat (char c, size_t length)
     return text;
 }
 
-//  Assert that key holds the string expected
-static void
-s_expect_str (zp_state_t *state, const char *key, const char *expected)
-{
-    char *value = zp_state_get_str (state, key);
-    ASSERT_STR_EQ (value, expected);
-    free (value);
-}
-
-
 TEST_IMPL (state_str)
 {
     OPEN_CTX ();
     ASSERT_EQ (zp_state_set_str (state, "greeting", "hello"), 0);
-    s_expect_str (state, "greeting", "hello");
+    ASSERT_STATE_STR (state, "greeting", "hello");
 
     //  Every get is a fresh copy
     char *first = zp_state_get_str (state, "greeting");
@@ -51,19 +41,19 @@ TEST_IMPL (state_str)
 
     //  Overwrite
     ASSERT_EQ (zp_state_set_str (state, "greeting", "world, longer than before"), 0);
-    s_expect_str (state, "greeting", "world, longer than before");
+    ASSERT_STATE_STR (state, "greeting", "world, longer than before");
     ASSERT_EQ (zp_state_set_str (state, "greeting", "w"), 0);
-    s_expect_str (state, "greeting", "w");
+    ASSERT_STATE_STR (state, "greeting", "w");
 
     //  An empty value is a value
     ASSERT_EQ (zp_state_set_str (state, "empty", ""), 0);
-    s_expect_str (state, "empty", "");
+    ASSERT_STATE_STR (state, "empty", "");
     ASSERT (zp_state_exists (state, "empty"));
 
     //  Keys are independent; path-like keys are ordinary keys
     ASSERT_EQ (zp_state_set_str (state, "jobs/42/status", "done"), 0);
-    s_expect_str (state, "jobs/42/status", "done");
-    s_expect_str (state, "greeting", "w");
+    ASSERT_STATE_STR (state, "jobs/42/status", "done");
+    ASSERT_STATE_STR (state, "greeting", "w");
     ASSERT_NULL_ERRNO (zp_state_get_str (state, "jobs/42"), ENOENT);
     ASSERT_NULL_ERRNO (zp_state_get_str (state, "jobs"), ENOENT);
 
@@ -81,17 +71,17 @@ TEST_IMPL (state_int)
     ASSERT_EQ (zp_state_get_int (state, "n", &value), 0);
     ASSERT_EQ (value, 42);
     //  Stored as decimal text
-    s_expect_str (state, "n", "42");
+    ASSERT_STATE_STR (state, "n", "42");
 
     ASSERT_EQ (zp_state_set_int (state, "n", -7), 0);
     ASSERT_EQ (zp_state_get_int (state, "n", &value), 0);
     ASSERT_EQ (value, -7);
-    s_expect_str (state, "n", "-7");
+    ASSERT_STATE_STR (state, "n", "-7");
 
     ASSERT_EQ (zp_state_set_int (state, "max", INT64_MAX), 0);
     ASSERT_EQ (zp_state_get_int (state, "max", &value), 0);
     ASSERT (value == INT64_MAX);
-    s_expect_str (state, "max", "9223372036854775807");
+    ASSERT_STATE_STR (state, "max", "9223372036854775807");
     ASSERT_EQ (zp_state_set_int (state, "min", INT64_MIN), 0);
     ASSERT_EQ (zp_state_get_int (state, "min", &value), 0);
     ASSERT (value == INT64_MIN);
@@ -120,7 +110,7 @@ TEST_IMPL (state_int_invalid)
         ASSERT_FAIL_ERRNO (zp_state_get_int (state, "bad", &value), EINVAL);
         ASSERT_EQ (value, 1234);
         //  The value itself is untouched
-        s_expect_str (state, "bad", bad [index]);
+        ASSERT_STATE_STR (state, "bad", bad [index]);
     }
     zp_ctx_destroy (&ctx);
     return 0;
@@ -182,7 +172,7 @@ TEST_IMPL (state_bytes)
     zchunk_destroy (&chunk);
 
     //  get_str cuts the value at its first NUL byte
-    s_expect_str (state, "bin", "a");
+    ASSERT_STATE_STR (state, "bin", "a");
 
     //  A string reads back as bytes, without a terminating NUL
     ASSERT_EQ (zp_state_set_str (state, "text", "abc"), 0);
@@ -228,9 +218,9 @@ TEST_IMPL (state_delete)
     ASSERT_FAIL_ERRNO (zp_state_delete (state, "k"), ENOENT);
     ASSERT_FAIL_ERRNO (zp_state_delete (state, "never"), ENOENT);
     //  The other key is untouched; a deleted key can be set again
-    s_expect_str (state, "other", "w");
+    ASSERT_STATE_STR (state, "other", "w");
     ASSERT_EQ (zp_state_set_str (state, "k", "again"), 0);
-    s_expect_str (state, "k", "again");
+    ASSERT_STATE_STR (state, "k", "again");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -364,7 +354,7 @@ TEST_IMPL (state_incr)
     int64_t value = 0;
     ASSERT_EQ (zp_state_get_int (state, "c", &value), 0);
     ASSERT_EQ (value, 4);
-    s_expect_str (state, "c", "4");
+    ASSERT_STATE_STR (state, "c", "4");
     //  A value set as text that parses as int64
     ASSERT_EQ (zp_state_set_str (state, "t", "-10"), 0);
     ASSERT_EQ (zp_state_incr (state, "t", 11, &result), 0);
@@ -374,10 +364,10 @@ TEST_IMPL (state_incr)
     ASSERT_EQ (zp_state_set_str (state, "s", "abc"), 0);
     result = 99;
     ASSERT_FAIL_ERRNO (zp_state_incr (state, "s", 1, &result), EINVAL);
-    s_expect_str (state, "s", "abc");
+    ASSERT_STATE_STR (state, "s", "abc");
     ASSERT_EQ (zp_state_set_str (state, "s", "1.5"), 0);
     ASSERT_FAIL_ERRNO (zp_state_incr (state, "s", 1, &result), EINVAL);
-    s_expect_str (state, "s", "1.5");
+    ASSERT_STATE_STR (state, "s", "1.5");
 
     //  Overflow: EINVAL, and the value is untouched
     ASSERT_EQ (zp_state_set_int (state, "big", INT64_MAX), 0);
@@ -400,21 +390,21 @@ TEST_IMPL (state_cas)
     ASSERT_EQ (zp_state_set_str (state, "k", "a"), 0);
     //  Swap when equal
     ASSERT_EQ (zp_state_cas_str (state, "k", "a", "b"), 0);
-    s_expect_str (state, "k", "b");
+    ASSERT_STATE_STR (state, "k", "b");
     //  EAGAIN when different; nothing changes
     ASSERT_FAIL_ERRNO (zp_state_cas_str (state, "k", "a", "c"), EAGAIN);
-    s_expect_str (state, "k", "b");
+    ASSERT_STATE_STR (state, "k", "b");
     //  A prefix of the value is not the value
     ASSERT_EQ (zp_state_set_str (state, "k", "abc"), 0);
     ASSERT_FAIL_ERRNO (zp_state_cas_str (state, "k", "ab", "x"), EAGAIN);
     ASSERT_FAIL_ERRNO (zp_state_cas_str (state, "k", "abcd", "x"), EAGAIN);
-    s_expect_str (state, "k", "abc");
+    ASSERT_STATE_STR (state, "k", "abc");
 
     //  expected NULL: only if the key is absent
     ASSERT_EQ (zp_state_cas_str (state, "new", NULL, "x"), 0);
-    s_expect_str (state, "new", "x");
+    ASSERT_STATE_STR (state, "new", "x");
     ASSERT_FAIL_ERRNO (zp_state_cas_str (state, "new", NULL, "y"), EAGAIN);
-    s_expect_str (state, "new", "x");
+    ASSERT_STATE_STR (state, "new", "x");
     //  An absent key differs from any expected value
     ASSERT_FAIL_ERRNO (zp_state_cas_str (state, "absent", "x", "y"), EAGAIN);
     errno = EBUSY;
@@ -424,12 +414,12 @@ TEST_IMPL (state_cas)
     ASSERT_EQ (zp_state_set_str (state, "e", ""), 0);
     ASSERT_FAIL_ERRNO (zp_state_cas_str (state, "e", NULL, "y"), EAGAIN);
     ASSERT_EQ (zp_state_cas_str (state, "e", "", "y"), 0);
-    s_expect_str (state, "e", "y");
+    ASSERT_STATE_STR (state, "e", "y");
 
     //  Bad arguments
     ASSERT_FAIL_ERRNO (zp_state_cas_str (state, "k", "abc", NULL), EINVAL);
     ASSERT_FAIL_ERRNO (zp_state_cas_str (state, "", "abc", "x"), EINVAL);
-    s_expect_str (state, "k", "abc");
+    ASSERT_STATE_STR (state, "k", "abc");
 
     zp_ctx_destroy (&ctx);
     return 0;
@@ -445,7 +435,7 @@ TEST_IMPL (state_key_limits)
 
     //  255 bytes work everywhere
     ASSERT_EQ (zp_state_set_str (state, longest, "v"), 0);
-    s_expect_str (state, longest, "v");
+    ASSERT_STATE_STR (state, longest, "v");
     ASSERT (zp_state_exists (state, longest));
     zlistx_t *list = zp_state_keys (state, "kkk");
     ASSERT_NOT_NULL (list);
@@ -529,7 +519,7 @@ TEST_IMPL (state_null_args)
     ASSERT_FAIL_ERRNO (zp_state_get_double (state, "k", NULL), EINVAL);
     ASSERT_FAIL_ERRNO (zp_state_get_when_equal_str (state, "k", NULL, 10), EINVAL);
     ASSERT_FAIL_ERRNO (zp_state_get_when (state, NULL, NULL, 10), EINVAL);
-    s_expect_str (state, "k", "1");
+    ASSERT_STATE_STR (state, "k", "1");
 
     zp_ctx_destroy (&ctx);
     return 0;
@@ -565,7 +555,7 @@ TEST_IMPL (state_value_max)
 
     //  The store keeps serving
     ASSERT_EQ (zp_state_set_str (state, "small", "s"), 0);
-    s_expect_str (state, "small", "s");
+    ASSERT_STATE_STR (state, "small", "s");
     free (big);
     zp_ctx_destroy (&ctx);
     return 0;
@@ -615,9 +605,9 @@ TEST_IMPL (state_second_handle)
 
     //  Both handles see one state
     ASSERT_EQ (zp_state_set_str (other, "from-other", "1"), 0);
-    s_expect_str (state, "from-other", "1");
+    ASSERT_STATE_STR (state, "from-other", "1");
     ASSERT_EQ (zp_state_set_str (state, "from-parent", "2"), 0);
-    s_expect_str (other, "from-parent", "2");
+    ASSERT_STATE_STR (other, "from-parent", "2");
     int64_t result = 0;
     ASSERT_EQ (zp_state_incr (state, "n", 1, &result), 0);
     ASSERT_EQ (zp_state_incr (other, "n", 1, &result), 0);
@@ -629,15 +619,15 @@ TEST_IMPL (state_second_handle)
     //  A third handle, destroyed first
     zp_state_t *third = zp_state_connect (zp_ctx_endpoint (ctx), zp_ctx_public_key (ctx));
     ASSERT_NOT_NULL (third);
-    s_expect_str (third, "from-other", "1");
+    ASSERT_STATE_STR (third, "from-other", "1");
     zp_state_destroy (&third);
     ASSERT_NULL (third);
-    s_expect_str (other, "from-other", "1");
+    ASSERT_STATE_STR (other, "from-other", "1");
 
     zp_state_destroy (&other);
     ASSERT_NULL (other);
     zp_state_destroy (&other);
-    s_expect_str (state, "from-other", "1");
+    ASSERT_STATE_STR (state, "from-other", "1");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -652,7 +642,7 @@ TEST_IMPL (state_connect_invalid)
     ASSERT_NULL_ERRNO (zp_state_connect (zp_ctx_endpoint (ctx), "not a key"), EINVAL);
     //  The store is untouched
     ASSERT_EQ (zp_state_set_str (state, "k", "v"), 0);
-    s_expect_str (state, "k", "v");
+    ASSERT_STATE_STR (state, "k", "v");
     zp_ctx_destroy (&ctx);
     return 0;
 }
@@ -664,7 +654,7 @@ TEST_IMPL (state_store_gone)
     zp_state_t *other = zp_state_connect (zp_ctx_endpoint (ctx), zp_ctx_public_key (ctx));
     ASSERT_NOT_NULL (other);
     ASSERT_EQ (zp_state_set_str (other, "k", "v"), 0);
-    s_expect_str (state, "k", "v");
+    ASSERT_STATE_STR (state, "k", "v");
 
     //  The store goes away under the handle: its calls fail with ENOTCONN
     //  once the handle's timeout has run out
@@ -725,18 +715,18 @@ TEST_IMPL (state_garbage)
         zmsg_destroy (&answer);
     }
     zpoller_destroy (&poller);
-    s_expect_str (state, "keep", "me");
+    ASSERT_STATE_STR (state, "keep", "me");
     int64_t value = 0;
     ASSERT_EQ (zp_state_get_int (state, "count", &value), 0);
     ASSERT_EQ (value, 7);
     ASSERT_EQ (zp_state_set_str (state, "after", "ok"), 0);
-    s_expect_str (state, "after", "ok");
+    ASSERT_STATE_STR (state, "after", "ok");
     ASSERT_EQ (zp_state_size (state), 3);
 
     //  A fresh handle is served too
     zp_state_t *other = zp_state_connect (zp_ctx_endpoint (ctx), zp_ctx_public_key (ctx));
     ASSERT_NOT_NULL (other);
-    s_expect_str (other, "keep", "me");
+    ASSERT_STATE_STR (other, "keep", "me");
     zp_state_destroy (&other);
 
     zsock_destroy (&raw);
