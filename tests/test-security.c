@@ -228,7 +228,7 @@ TEST_IMPL (security_netns_tcp)
         ||  zp_state_set_str (zp_ctx_state (ctx), "where", "server") < 0)
             _exit (21);
         //  Hand over: endpoint, store key, client certificate
-        char message [512];
+        char message [512] = "";
         snprintf (message, sizeof message, "%s %s %s %s", endpoint, zp_ctx_public_key (ctx),
                   zcert_public_txt (cert), zcert_secret_txt (cert));
         ASSERT_EQ (write (report [1], message, sizeof message), (ssize_t) sizeof message);
