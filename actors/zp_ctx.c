@@ -227,11 +227,14 @@ s_auth_admit (zcert_t *cert)
     if (!s_auth) {
         s_auth_dir = zsys_sprintf ("%s/zproc-auth-XXXXXX", s_tmpdir ());
         s_auth_files = zhashx_new ();
-        if (s_auth_dir && s_auth_files && mkdtemp (s_auth_dir))
+        //  An owner file, so that a SIGKILL leaves nothing for good (zauth
+        //  skips what is not a certificate)
+        if (s_auth_dir && s_auth_files && mkdtemp (s_auth_dir)
+        &&  s_write_owner (s_auth_dir) == 0)
             s_auth = zactor_new (zauth, NULL);
         if (!s_auth) {
             if (s_auth_dir)
-                rmdir (s_auth_dir);
+                s_remove_dir (s_auth_dir);
             zstr_free (&s_auth_dir);
             zhashx_destroy (&s_auth_files);
             goto done;
