@@ -5,9 +5,12 @@
     DESIGN.md ("Performance") sets a target as a ratio. The reference is
     measured in the same run: a raw libzmq DEALER/ROUTER round trip over
     ipc:// between two processes, the physical limit of a store that answers
-    over libzmq. Every latency is the median of thousands of operations
-    after a warm-up, each timed on its own with CLOCK_MONOTONIC; throughputs
-    are operations over the wall time of the whole run.
+    over libzmq, and for the mailboxes' one-way stream a raw PUSH to PULL
+    stream of as many messages. Every latency is the median of thousands of
+    operations after a warm-up, each timed on its own with CLOCK_MONOTONIC;
+    throughputs are operations over the wall time of the whole run. The
+    *_curve figures come from a second context made with ZPROC_CURVE=1,
+    each against its plain figure of the same run.
 
     Workers report their figures through the state itself: integers (ns)
     under "bench/res/NAME/WHAT", or the errno that stopped them under
@@ -39,6 +42,8 @@
 #define RT_ROUNDS       10000
 #define PING_WARMUP     500
 #define PING_ROUNDS     5000
+#define CALL_WARMUP     500         //  mailbox round trips
+#define CALL_ROUNDS     5000
 
 //  Throughputs
 #define INCR_1          20000       //  incr by one worker
@@ -46,6 +51,8 @@
 #define INCR_EACH       5000        //  incr by each of INCR_WORKERS
 #define INCR_WARMUP     200         //  untimed incr on another key, each
 #define STREAM_KEYS     50000
+#define MAIL_WARMUP     1000        //  one-way messages, mailbox and raw libzmq
+#define MAIL_COUNT      100000
 
 //  Parked watchers: PARKERS processes of PARK_THREADS threads, each thread
 //  with its own handle (a handle is single-threaded, and a blocked call
@@ -76,6 +83,15 @@
 //  Keys
 #define GETSET_KEY      "bench/getset"
 #define SMALL_VALUE     "0123456789abcdef"
+
+//  What the mailbox driver sends its peer, one frame each; the peer counts
+//  every other message (SMALL_VALUE)
+#define MAIL_CALL       "call"      //  A request, answered with zp_worker_reply
+#define MAIL_ECHO       "echo"      //  Sent back with zp_worker_send
+#define MAIL_SYNC       "sync"      //  A request: the stream starts when it
+                                    //  is answered, and the count from 0
+#define MAIL_END        "end"       //  After the last counted message: a
+                                    //  request, answered as the peer leaves
 
 
 //  --------------------------------------------------------------------------
@@ -370,11 +386,15 @@ s_write_full (int fd, const void *buffer, size_t size)
     return 0;
 }
 
-//  What a raw child writes back: its median, or the errno that stopped it
+//  What a raw child writes back: its value, or the errno that stopped it
 typedef struct {
     int error;                  //  0, or errno
-    uint64_t median;            //  ns
+    uint64_t value;             //  ns: a median, or when a run started
 } raw_result_t;
+
+//  One side of a raw libzmq run, working on its socket; fd is a socket
+//  pair to the other side. Returns 0 with *value (ns), or -1 with errno.
+typedef int (raw_side_fn) (void *sock, int fd, uint64_t *value);
 
 static void
 s_raw_child_start (void)
@@ -383,54 +403,151 @@ s_raw_child_start (void)
     prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
+//  A plain libzmq socket with the benchmark's timeouts; NULL with errno
+static void *
+s_raw_socket (void *context, int type)
+{
+    void *sock = zmq_socket (context, type);
+    int timeout = WAIT_MS, linger = 0;
+    if (sock
+    && (zmq_setsockopt (sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout) < 0
+    ||  zmq_setsockopt (sock, ZMQ_SNDTIMEO, &timeout, sizeof timeout) < 0
+    ||  zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger) < 0)) {
+        int saved = errno;
+        zmq_close (sock);
+        return errno = saved, NULL;
+    }
+    return sock;
+}
 
-//  --------------------------------------------------------------------------
-//  1. raw_zmq_ipc_rt: DEALER in a forked child, ROUTER echoing in the
-//  parent, plain libzmq. The child makes its own context after fork; the
-//  parent's context is its own too (CZMQ's is not touched here).
-
+//  The forked side: its own context, a socket connected to endpoint
 static void
-s_raw_zmq_child (const char *endpoint, int result_fd)
+s_raw_zmq_child (const char *endpoint, int type, raw_side_fn *side, int fd)
 {
     raw_result_t result = { 0, 0 };
-    uint64_t *samples = (uint64_t *) malloc (RAW_ROUNDS * sizeof (uint64_t));
     void *context = zmq_ctx_new ();
-    void *dealer = context? zmq_socket (context, ZMQ_DEALER): NULL;
-    int timeout = WAIT_MS, linger = 0;
-    if (!samples || !dealer
-    ||  zmq_setsockopt (dealer, ZMQ_RCVTIMEO, &timeout, sizeof timeout) < 0
-    ||  zmq_setsockopt (dealer, ZMQ_SNDTIMEO, &timeout, sizeof timeout) < 0
-    ||  zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof linger) < 0
-    ||  zmq_connect (dealer, endpoint) < 0)
+    void *sock = context? s_raw_socket (context, type): NULL;
+    if (!sock || zmq_connect (sock, endpoint) < 0)
         result.error = errno? errno: ENOMEM;
+    else
+    if (side (sock, fd, &result.value) < 0)
+        result.error = errno? errno: EIO;
+    s_write_full (fd, &result, sizeof result);
+    close (fd);
+    if (sock)
+        zmq_close (sock);
+    if (context)
+        zmq_ctx_term (context);
+}
+
+//  Run child in a forked process, on a socket of child_type connected over
+//  ipc:// to a socket of parent_type that parent works on here. Plain
+//  libzmq on both sides: each makes its own context (CZMQ's is not
+//  touched). Returns 0 with both values, or the errno that stopped a side.
+static int
+s_raw_zmq_run (int parent_type, raw_side_fn *parent, uint64_t *parent_value,
+               int child_type, raw_side_fn *child, uint64_t *child_value)
+{
+    int err = 0;
+    char dir [PATH_MAX], endpoint [PATH_MAX + 16], path [PATH_MAX + 16];
+    bool made = s_private_dir (dir) == 0;
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/raw", dir);
+    snprintf (path, sizeof path, "%s/raw", dir);
+    void *context = made? zmq_ctx_new (): NULL;
+    void *sock = context? s_raw_socket (context, parent_type): NULL;
+    int pair [2] = { -1, -1 };
+    pid_t pid = -1;
+    if (!sock
+    ||  zmq_bind (sock, endpoint) < 0
+    ||  socketpair (AF_UNIX, SOCK_STREAM, 0, pair) < 0) {
+        err = errno? errno: ENOMEM;
+        goto done;
+    }
+    //  Bound before the fork, so the child's connect finds the socket file
+    //  at once instead of retrying after libzmq's reconnect interval
+    fflush (NULL);
+    pid = fork ();
+    if (pid == 0) {
+        s_raw_child_start ();
+        close (pair [0]);
+        s_raw_zmq_child (endpoint, child_type, child, pair [1]);
+        _exit (0);
+    }
+    close (pair [1]);
+    pair [1] = -1;
+    if (pid < 0) {
+        err = errno;
+        goto done;
+    }
+    //  A child that died closes its end: the read below fails, it does not
+    //  block
+    raw_result_t result;
+    if (parent (sock, pair [0], parent_value) < 0
+    ||  s_read_full (pair [0], &result, sizeof result) < 0)
+        err = errno? errno: EIO;
+    else
+    if (result.error)
+        err = result.error;
+    else
+        *child_value = result.value;
+
+done:
+    if (pid > 0) {
+        if (err)
+            kill (pid, SIGKILL);
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    for (int index = 0; index < 2; index++)
+        if (pair [index] >= 0)
+            close (pair [index]);
+    if (sock)
+        zmq_close (sock);
+    if (context)
+        zmq_ctx_term (context);
+    if (made) {
+        unlink (path);
+        rmdir (dir);
+    }
+    return err;
+}
+
+
+//  --------------------------------------------------------------------------
+//  1. raw_zmq_ipc_rt: DEALER in a forked child, timing each round trip,
+//  ROUTER echoing in the parent
+
+//  The child: *value is the median round trip
+static int
+s_raw_ping (void *dealer, int fd, uint64_t *value)
+{
+    uint64_t *samples = (uint64_t *) malloc (RAW_ROUNDS * sizeof (uint64_t));
+    if (!samples)
+        return errno = ENOMEM, -1;
     char buffer [64];
-    for (int round = 0; !result.error && round < RAW_WARMUP + RAW_ROUNDS; round++) {
+    for (int round = 0; round < RAW_WARMUP + RAW_ROUNDS; round++) {
         uint64_t start = s_now_ns ();
+        errno = 0;
         if (zmq_send (dealer, SMALL_VALUE, 16, 0) != 16
         ||  zmq_recv (dealer, buffer, sizeof buffer, 0) != 16) {
-            result.error = errno;
-            break;
+            int saved = errno? errno: EPROTO;
+            free (samples);
+            return errno = saved, -1;
         }
         uint64_t end = s_now_ns ();
         if (round >= RAW_WARMUP)
             samples [round - RAW_WARMUP] = end - start;
     }
-    if (!result.error)
-        result.median = s_median_ns (samples, RAW_ROUNDS);
-    s_write_full (result_fd, &result, sizeof result);
-    close (result_fd);
-    if (dealer)
-        zmq_close (dealer);
-    if (context)
-        zmq_ctx_term (context);
+    *value = s_median_ns (samples, RAW_ROUNDS);
     free (samples);
+    return 0;
 }
 
-//  Echo every message back to its sender, rounds times
+//  The parent: echo every message back to its sender
 static int
-s_raw_zmq_echo (void *router, int rounds)
+s_raw_echo (void *router, int fd, uint64_t *value)
 {
-    for (int round = 0; round < rounds; round++) {
+    for (int round = 0; round < RAW_WARMUP + RAW_ROUNDS; round++) {
         zmq_msg_t id, body;
         zmq_msg_init (&id);
         zmq_msg_init (&body);
@@ -444,6 +561,7 @@ s_raw_zmq_echo (void *router, int rounds)
             return errno = saved, -1;
         }
     }
+    *value = 0;
     return 0;
 }
 
@@ -452,81 +570,86 @@ static double
 s_bench_raw_zmq (void)
 {
     s_progress ("raw_zmq_ipc_rt");
-    const char *name = "raw_zmq_ipc_rt";
-    double figure = NAN;
-    int err = 0;
-    char dir [PATH_MAX], endpoint [PATH_MAX + 16], path [PATH_MAX + 16];
-    bool made = s_private_dir (dir) == 0;
-    snprintf (endpoint, sizeof endpoint, "ipc://%s/raw", dir);
-    snprintf (path, sizeof path, "%s/raw", dir);
-    void *context = made? zmq_ctx_new (): NULL;
-    void *router = context? zmq_socket (context, ZMQ_ROUTER): NULL;
-    int timeout = WAIT_MS, linger = 0;
-    int result_pipe [2] = { -1, -1 };
-    pid_t pid = -1;
-    if (!router
-    ||  zmq_setsockopt (router, ZMQ_RCVTIMEO, &timeout, sizeof timeout) < 0
-    ||  zmq_setsockopt (router, ZMQ_SNDTIMEO, &timeout, sizeof timeout) < 0
-    ||  zmq_setsockopt (router, ZMQ_LINGER, &linger, sizeof linger) < 0
-    ||  zmq_bind (router, endpoint) < 0
-    ||  pipe (result_pipe) < 0) {
-        err = errno? errno: ENOMEM;
-        goto done;
+    uint64_t unused = 0, median = 0;
+    int err = s_raw_zmq_run (ZMQ_ROUTER, s_raw_echo, &unused, ZMQ_DEALER, s_raw_ping, &median);
+    if (err) {
+        s_report_errno ("raw_zmq_ipc_rt", err);
+        return NAN;
     }
-    //  Bound before the fork, so the child's connect finds the socket file
-    //  at once instead of retrying after libzmq's reconnect interval
-    fflush (NULL);
-    pid = fork ();
-    if (pid == 0) {
-        s_raw_child_start ();
-        close (result_pipe [0]);
-        s_raw_zmq_child (endpoint, result_pipe [1]);
-        _exit (0);
-    }
-    close (result_pipe [1]);
-    result_pipe [1] = -1;
-    if (pid < 0) {
-        err = errno;
-        goto done;
-    }
-    raw_result_t result;
-    if (s_raw_zmq_echo (router, RAW_WARMUP + RAW_ROUNDS) < 0
-    ||  s_read_full (result_pipe [0], &result, sizeof result) < 0)
-        err = errno;
-    else
-    if (result.error)
-        err = result.error;
-    else
-        figure = s_us (result.median);
-
-done:
-    if (pid > 0) {
-        if (err)
-            kill (pid, SIGKILL);
-        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-    }
-    for (int index = 0; index < 2; index++)
-        if (result_pipe [index] >= 0)
-            close (result_pipe [index]);
-    if (router)
-        zmq_close (router);
-    if (context)
-        zmq_ctx_term (context);
-    if (made) {
-        unlink (path);
-        rmdir (dir);
-    }
-    if (err)
-        s_report_errno (name, err);
-    else
-        s_report (name, figure, "us", 2, NAN);
-    return figure;
+    s_report ("raw_zmq_ipc_rt", s_us (median), "us", 2, NAN);
+    return s_us (median);
 }
 
 
 //  --------------------------------------------------------------------------
-//  2. raw_unix_rt: 16 bytes each way over a socketpair, child echoing
+//  2. raw_zmq_ipc_ops: PUSH in a forked child, PULL in the parent, one way.
+//  The child sends MAIL_WARMUP messages, waits until the parent has them
+//  all, then times MAIL_COUNT messages and an end marker, from its first
+//  send to the parent's receipt of the marker: as mailbox_ops does.
+
+//  The child: *value is when the timed stream started
+static int
+s_raw_source (void *push, int fd, uint64_t *value)
+{
+    for (int count = 0; count < MAIL_WARMUP; count++)
+        if (zmq_send (push, SMALL_VALUE, 16, 0) != 16)
+            return -1;
+    char go;
+    if (s_read_full (fd, &go, 1) < 0)
+        return -1;
+    *value = s_now_ns ();
+    for (int count = 0; count < MAIL_COUNT; count++)
+        if (zmq_send (push, SMALL_VALUE, 16, 0) != 16)
+            return -1;
+    if (zmq_send (push, MAIL_END, strlen (MAIL_END), 0) < 0)
+        return -1;
+    //  Connected until the parent has it all: libzmq 4.3 drops what the
+    //  PULL side had not read yet when the connection closes
+    return s_read_full (fd, &go, 1);
+}
+
+//  The parent: *value is when the end marker came
+static int
+s_raw_sink (void *pull, int fd, uint64_t *value)
+{
+    char buffer [64];
+    for (int count = 0; count < MAIL_WARMUP; count++)
+        if (zmq_recv (pull, buffer, sizeof buffer, 0) < 0)
+            return -1;
+    if (s_write_full (fd, "g", 1) < 0)
+        return -1;
+    int count = 0, size;
+    while ((size = zmq_recv (pull, buffer, sizeof buffer, 0)) == 16)
+        count++;
+    *value = s_now_ns ();
+    if (size > 0 && s_write_full (fd, "d", 1) < 0)
+        return -1;
+    if (size < 0)
+        return -1;
+    if (size != (int) strlen (MAIL_END) || count != MAIL_COUNT)
+        return errno = EPROTO, -1;
+    return 0;
+}
+
+//  Returns messages/s, NAN when it failed
+static double
+s_bench_raw_zmq_ops (void)
+{
+    s_progress ("raw_zmq_ipc_ops");
+    uint64_t start = 0, end = 0;
+    int err = s_raw_zmq_run (ZMQ_PULL, s_raw_sink, &end, ZMQ_PUSH, s_raw_source, &start);
+    if (err) {
+        s_report_errno ("raw_zmq_ipc_ops", err);
+        return NAN;
+    }
+    double ops = MAIL_COUNT / ((end - start) / 1e9);
+    s_report ("raw_zmq_ipc_ops", ops, "msgs/s", 0, NAN);
+    return ops;
+}
+
+
+//  --------------------------------------------------------------------------
+//  3. raw_unix_rt: 16 bytes each way over a socketpair, child echoing
 
 static void
 s_bench_raw_unix (void)
@@ -586,16 +709,23 @@ s_bench_raw_unix (void)
 
 
 //  --------------------------------------------------------------------------
-//  3. get_rt, set_rt: one worker, one call at a time
+//  4. get_rt, set_rt: one worker, one call at a time; get_rt_curve and
+//  set_rt_curve are the same in a CURVE context (10.)
+
+typedef struct {
+    const char *get;            //  Figure name of the get round trip
+    const char *set;            //  Figure name of the set round trip
+} getset_job_t;
 
 static void
 s_getset_worker (zp_worker_t *worker, void *args)
 {
+    getset_job_t *job = (getset_job_t *) args;
     zp_state_t *state = zp_worker_state (worker);
     uint64_t *samples = (uint64_t *) malloc (RT_ROUNDS * sizeof (uint64_t));
     if (!samples) {
-        s_put_error (state, "get_rt", ENOMEM);
-        s_put_error (state, "set_rt", ENOMEM);
+        s_put_error (state, job->get, ENOMEM);
+        s_put_error (state, job->set, ENOMEM);
         return;
     }
     int err = 0;
@@ -612,9 +742,9 @@ s_getset_worker (zp_worker_t *worker, void *args)
             samples [round - RT_WARMUP] = end - start;
     }
     if (err)
-        s_put_error (state, "get_rt", err);
+        s_put_error (state, job->get, err);
     else
-        s_put (state, "get_rt", "median", (int64_t) s_median_ns (samples, RT_ROUNDS));
+        s_put (state, job->get, "median", (int64_t) s_median_ns (samples, RT_ROUNDS));
 
     err = 0;
     for (int round = 0; round < RT_WARMUP + RT_ROUNDS; round++) {
@@ -629,27 +759,32 @@ s_getset_worker (zp_worker_t *worker, void *args)
             samples [round - RT_WARMUP] = end - start;
     }
     if (err)
-        s_put_error (state, "set_rt", err);
+        s_put_error (state, job->set, err);
     else
-        s_put (state, "set_rt", "median", (int64_t) s_median_ns (samples, RT_ROUNDS));
+        s_put (state, job->set, "median", (int64_t) s_median_ns (samples, RT_ROUNDS));
     free (samples);
 }
 
+//  Reports the get and set figures against reference [0] and [1] (us, NAN:
+//  none), and stores them in us [0] and [1] (NAN when one failed)
 static void
-s_bench_getset (zp_ctx_t *ctx, double raw_us)
+s_bench_getset (zp_ctx_t *ctx, getset_job_t *job, const double reference [2], double us [2])
 {
-    s_progress ("get_rt, set_rt");
+    char what [64];
+    snprintf (what, sizeof what, "%s, %s", job->get, job->set);
+    s_progress (what);
+    const char *names [] = { job->get, job->set };
+    us [0] = us [1] = NAN;
     zp_state_t *state = zp_ctx_state (ctx);
     if (zp_state_set_str (state, GETSET_KEY, SMALL_VALUE) < 0) {
         int err = errno;
-        s_report_errno ("get_rt", err);
-        s_report_errno ("set_rt", err);
+        s_report_errno (names [0], err);
+        s_report_errno (names [1], err);
         return;
     }
-    zp_proc_t *proc = zp_ctx_spawn (ctx, "getset", s_getset_worker, NULL);
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "getset", s_getset_worker, job);
     int err = proc? 0: errno;
     s_join (proc);
-    const char *names [] = { "get_rt", "set_rt" };
     for (int index = 0; index < 2; index++) {
         int64_t median;
         if (err)
@@ -657,14 +792,16 @@ s_bench_getset (zp_ctx_t *ctx, double raw_us)
         else
         if (s_take (state, names [index], "median", &median) < 0)
             s_report_errno (names [index], errno);
-        else
-            s_report (names [index], s_us ((uint64_t) median), "us", 2, raw_us);
+        else {
+            us [index] = s_us ((uint64_t) median);
+            s_report (names [index], us [index], "us", 2, reference [index]);
+        }
     }
 }
 
 
 //  --------------------------------------------------------------------------
-//  4. incr_ops_1, incr_ops_8: workers hammering incr on one key, started
+//  5. incr_ops_1, incr_ops_8: workers hammering incr on one key, started
 //  together by a "go" key; the run lasts from the first start to the last
 //  end, in any worker
 
@@ -779,7 +916,7 @@ s_bench_incr (zp_ctx_t *ctx)
 
 
 //  --------------------------------------------------------------------------
-//  5. wake_rt: a ping-pong between two workers. The leader sets its key
+//  6. wake_rt: a ping-pong between two workers. The leader sets its key
 //  and waits for the follower's; the follower waits for the leader's key
 //  and sets its own. One ping-pong is two wake-ups (set in one process,
 //  get_when_change returning in the other), each of them a set's trip to
@@ -893,7 +1030,7 @@ s_bench_wake (zp_ctx_t *ctx, double raw_us)
 
 
 //  --------------------------------------------------------------------------
-//  6. predicate_wake_rt: the same ping-pong with PARKED watchers parked on
+//  7. predicate_wake_rt: the same ping-pong with PARKED watchers parked on
 //  other keys, which must not slow an unrelated wake-up. Each parked
 //  watcher is a thread with its own handle in one of PARKERS workers; it
 //  counts itself in "bench/parked" before it parks, or, if it could not
@@ -1072,7 +1209,7 @@ s_bench_predicate (zp_ctx_t *ctx, double wake_us)
 
 
 //  --------------------------------------------------------------------------
-//  7. watch_stream_ops: one worker sets STREAM_KEYS keys under a prefix, the
+//  8. watch_stream_ops: one worker sets STREAM_KEYS keys under a prefix, the
 //  parent's watch reads every change
 
 typedef struct {
@@ -1162,7 +1299,276 @@ s_bench_stream (zp_ctx_t *ctx)
 
 
 //  --------------------------------------------------------------------------
-//  8. fork_exit_wait_100_ms, spawn100_ms, shutdown100_ms, ctx_new_destroy_ms
+//  9. mailbox_rt, mailbox_send_rt, mailbox_ops: a driver worker and its
+//  peer. mailbox_rt: zp_worker_call, the peer answering with
+//  zp_worker_reply; mailbox_send_rt: zp_worker_send, the peer sending the
+//  message back with zp_worker_send, zp_worker_recv. mailbox_ops: the
+//  driver sends MAIL_WARMUP messages, a sync call, then MAIL_COUNT messages
+//  and an end marker, timed from its first send to the peer's receipt of
+//  the marker, as raw_zmq_ipc_ops is. The marker is a call: the driver
+//  stays until the peer has every message, as a sender that leaves early
+//  may lose what the peer has not read yet (libzmq drops it with the
+//  connection). Both report under "mail".
+
+typedef struct {
+    const char *peer;           //  The peer's name
+    bool calls;                 //  Time the round trips too, not only the stream
+} mail_job_t;
+
+//  True when msg is the one-frame word
+static bool
+s_mail_is (zmsg_t *msg, const char *word)
+{
+    zframe_t *frame = zmsg_first (msg);
+    return frame && zframe_streq (frame, word);
+}
+
+//  Send a one-frame message; 0, or -1 with errno
+static int
+s_mail_send (zp_worker_t *worker, const char *to, const char *word)
+{
+    zmsg_t *msg = zmsg_new ();
+    if (!msg || zmsg_addstr (msg, word) < 0) {
+        zmsg_destroy (&msg);
+        return errno = ENOMEM, -1;
+    }
+    if (zp_worker_send (worker, to, &msg) == 0)
+        return 0;
+    int saved = errno;
+    zmsg_destroy (&msg);
+    return errno = saved, -1;
+}
+
+//  Call with a one-frame request, dropping the reply; 0, or -1 with errno
+static int
+s_mail_call (zp_worker_t *worker, const char *to, const char *word)
+{
+    zmsg_t *msg = zmsg_new ();
+    if (!msg || zmsg_addstr (msg, word) < 0) {
+        zmsg_destroy (&msg);
+        return errno = ENOMEM, -1;
+    }
+    zmsg_t *reply = zp_worker_call (worker, to, &msg, WAIT_MS);
+    int saved = errno;
+    zmsg_destroy (&msg);
+    if (!reply)
+        return errno = saved, -1;
+    zmsg_destroy (&reply);
+    return 0;
+}
+
+//  Serves the driver until the end marker
+static void
+s_mail_peer (zp_worker_t *worker, void *args)
+{
+    zp_state_t *state = zp_worker_state (worker);
+    int64_t count = 0;
+    zmsg_t *msg;
+    while ((msg = zp_worker_recv (worker, WAIT_MS))) {
+        int rc = 0;
+        if (s_mail_is (msg, MAIL_CALL))
+            rc = zp_worker_reply (worker, &msg);
+        else
+        if (s_mail_is (msg, MAIL_ECHO))
+            rc = zp_worker_send (worker, zp_worker_sender (worker), &msg);
+        else
+        if (s_mail_is (msg, MAIL_SYNC)) {
+            count = 0;
+            rc = zp_worker_reply (worker, &msg);
+        }
+        else
+        if (s_mail_is (msg, MAIL_END)) {
+            uint64_t end = s_now_ns ();
+            s_put (state, "mail", "end", (int64_t) end);
+            s_put (state, "mail", "count", count);
+            if (zp_worker_reply (worker, &msg) == 0)
+                return;
+            rc = -1;
+        }
+        else
+            count++;
+        zmsg_destroy (&msg);
+        if (rc < 0)
+            break;
+    }
+    s_put_error (state, "mail", errno);
+}
+
+//  CALL_WARMUP + CALL_ROUNDS round trips to peer, by call or by send and
+//  recv; samples gets CALL_ROUNDS. Returns 0, or -1 with errno.
+static int
+s_mail_round_trips (zp_worker_t *worker, const char *peer, bool call, uint64_t *samples)
+{
+    for (int round = 0; round < CALL_WARMUP + CALL_ROUNDS; round++) {
+        zmsg_t *msg = zmsg_new ();
+        if (!msg || zmsg_addstr (msg, call? MAIL_CALL: MAIL_ECHO) < 0) {
+            zmsg_destroy (&msg);
+            return errno = ENOMEM, -1;
+        }
+        uint64_t start = s_now_ns ();
+        zmsg_t *back = NULL;
+        if (call)
+            back = zp_worker_call (worker, peer, &msg, WAIT_MS);
+        else
+        if (zp_worker_send (worker, peer, &msg) == 0)
+            back = zp_worker_recv (worker, WAIT_MS);
+        uint64_t end = s_now_ns ();
+        int saved = errno;
+        //  Left with us when the send failed
+        zmsg_destroy (&msg);
+        if (!back)
+            return errno = saved, -1;
+        zmsg_destroy (&back);
+        if (round >= CALL_WARMUP)
+            samples [round - CALL_WARMUP] = end - start;
+    }
+    return 0;
+}
+
+//  The stream: *start is when its first counted message was sent. Returns
+//  0, or -1 with errno.
+static int
+s_mail_stream (zp_worker_t *worker, const char *peer, uint64_t *start)
+{
+    for (int count = 0; count < MAIL_WARMUP; count++)
+        if (s_mail_send (worker, peer, SMALL_VALUE) < 0)
+            return -1;
+    //  The peer answers once it has taken the warm-up (a sender's order is
+    //  kept): the timed stream starts on an empty mailbox
+    if (s_mail_call (worker, peer, MAIL_SYNC) < 0)
+        return -1;
+    *start = s_now_ns ();
+    for (int count = 0; count < MAIL_COUNT; count++)
+        if (s_mail_send (worker, peer, SMALL_VALUE) < 0)
+            return -1;
+    return s_mail_call (worker, peer, MAIL_END);
+}
+
+static void
+s_mail_driver (zp_worker_t *worker, void *args)
+{
+    mail_job_t *job = (mail_job_t *) args;
+    zp_state_t *state = zp_worker_state (worker);
+    uint64_t *samples = (uint64_t *) malloc (CALL_ROUNDS * sizeof (uint64_t));
+    uint64_t start = 0;
+    if (!samples) {
+        errno = ENOMEM;
+        goto failed;
+    }
+    if (job->calls) {
+        if (s_mail_round_trips (worker, job->peer, true, samples) < 0)
+            goto failed;
+        s_put (state, "mail", "call_rt", (int64_t) s_median_ns (samples, CALL_ROUNDS));
+        if (s_mail_round_trips (worker, job->peer, false, samples) < 0)
+            goto failed;
+        s_put (state, "mail", "send_rt", (int64_t) s_median_ns (samples, CALL_ROUNDS));
+    }
+    if (s_mail_stream (worker, job->peer, &start) < 0)
+        goto failed;
+    s_put (state, "mail", "start", (int64_t) start);
+    free (samples);
+    return;
+
+failed:
+    s_put_error (state, "mail", errno);
+    free (samples);
+}
+
+//  Reports mailbox_rt and mailbox_send_rt against raw_us when calls, and
+//  the stream as ops_name against ops_reference (NAN: none). Returns the
+//  stream's messages/s, NAN when it failed.
+static double
+s_bench_mailbox (zp_ctx_t *ctx, bool calls, const char *ops_name, double raw_us,
+                 double ops_reference)
+{
+    char what [64];
+    snprintf (what, sizeof what, "%s%s", calls? "mailbox_rt, mailbox_send_rt, ": "",
+              ops_name);
+    s_progress (what);
+    zp_state_t *state = zp_ctx_state (ctx);
+    mail_job_t job = { "mail-peer", calls };
+    //  The peer first: its mailbox is bound when the driver starts
+    zp_proc_t *peer = zp_ctx_spawn (ctx, job.peer, s_mail_peer, NULL);
+    zp_proc_t *driver = peer? zp_ctx_spawn (ctx, "mail-driver", s_mail_driver, &job): NULL;
+    int err = driver? 0: errno;
+    if (peer && !driver)
+        zp_proc_kill (peer, SIGKILL);
+    s_join (driver);
+    //  The peer leaves with the end marker; one whose driver failed
+    //  before is not waited for long
+    s_join_by (peer, s_now_ns () + 5000 * 1000000ULL);
+
+    const char *names [] = { "mailbox_rt", "mailbox_send_rt" };
+    const char *whats [] = { "call_rt", "send_rt" };
+    for (int index = 0; calls && index < 2; index++) {
+        int64_t median;
+        if (err)
+            s_report_errno (names [index], err);
+        else
+        if (s_take (state, "mail", whats [index], &median) < 0)
+            s_report_errno (names [index], errno);
+        else
+            s_report (names [index], s_us ((uint64_t) median), "us", 2, raw_us);
+    }
+    int64_t start, end, count;
+    if (!err
+    && (s_take (state, "mail", "start", &start) < 0
+    ||  s_take (state, "mail", "end", &end) < 0
+    ||  s_take (state, "mail", "count", &count) < 0))
+        err = errno;
+    if (err) {
+        s_report_errno (ops_name, err);
+        return NAN;
+    }
+    if (count != MAIL_COUNT) {
+        char why [64];
+        snprintf (why, sizeof why, "the peer counted %" PRId64 " of %d messages",
+                  count, MAIL_COUNT);
+        s_report_failure (ops_name, why);
+        return NAN;
+    }
+    double ops = MAIL_COUNT / ((end - start) / 1e9);
+    s_report (ops_name, ops, "msgs/s", 0, ops_reference);
+    return ops;
+}
+
+
+//  --------------------------------------------------------------------------
+//  10. get_rt_curve, set_rt_curve, mailbox_ops_curve: the same in a
+//  context made with ZPROC_CURVE=1, each against its plain figure
+
+static void
+s_bench_curve (const double getset_us [2], double mailbox_ops)
+{
+    //  CURVE for this context only: the environment is as it was after
+    const char *value = getenv ("ZPROC_CURVE");
+    char *saved = value? strdup (value): NULL;
+    setenv ("ZPROC_CURVE", "1", 1);
+    zp_ctx_t *ctx = zp_ctx_new ();
+    int err = ctx? 0: errno;
+    if (saved)
+        setenv ("ZPROC_CURVE", saved, 1);
+    else
+        unsetenv ("ZPROC_CURVE");
+    free (saved);
+    getset_job_t job = { "get_rt_curve", "set_rt_curve" };
+    if (!ctx || !zp_ctx_public_key (ctx)) {
+        const char *why = ctx? "CURVE is not on": strerror (err);
+        s_report_failure (job.get, why);
+        s_report_failure (job.set, why);
+        s_report_failure ("mailbox_ops_curve", why);
+        zp_ctx_destroy (&ctx);
+        return;
+    }
+    double us [2];
+    s_bench_getset (ctx, &job, getset_us, us);
+    s_bench_mailbox (ctx, false, "mailbox_ops_curve", NAN, mailbox_ops);
+    zp_ctx_destroy (&ctx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  11. fork_exit_wait_100_ms, spawn100_ms, shutdown100_ms, ctx_new_destroy_ms
 
 //  A worker that does nothing until $TERM
 static void
@@ -1265,7 +1671,7 @@ s_bench_ctx (void)
 
 
 //  --------------------------------------------------------------------------
-//  9. load_1m_keys_s, rss_1m_keys_mb: LOAD_KEYS keys of 32-byte values.
+//  12. load_1m_keys_s, rss_1m_keys_mb: LOAD_KEYS keys of 32-byte values.
 //  One caller would take LOAD_KEYS round trips in a row; LOADERS workers
 //  load disjoint ranges in parallel instead, which keeps the benchmark
 //  short. The store is a thread of this process: its memory is our RSS.
@@ -1411,27 +1817,34 @@ s_bench_load (void)
 
 
 //  --------------------------------------------------------------------------
-//  The steps that share one context: 3 to 7
+//  The steps that share one context: 4 to 9. getset_us and mailbox_ops get
+//  the plain figures the CURVE ones are compared with (NAN: failed).
 
 static void
-s_bench_context_steps (double raw_us)
+s_bench_context_steps (double raw_us, double raw_ops, double getset_us [2],
+                       double *mailbox_ops)
 {
+    getset_us [0] = getset_us [1] = *mailbox_ops = NAN;
     zp_ctx_t *ctx = zp_ctx_new ();
     if (!ctx) {
         int err = errno;
         const char *names [] = {
             "get_rt", "set_rt", "incr_ops_1", "incr_ops_8", "incr_count_ok",
-            "wake_rt", "predicate_wake_rt", "watch_stream_ops", "watch_gaps"
+            "wake_rt", "predicate_wake_rt", "watch_stream_ops", "watch_gaps",
+            "mailbox_rt", "mailbox_send_rt", "mailbox_ops"
         };
         for (size_t index = 0; index < sizeof names / sizeof names [0]; index++)
             s_report_errno (names [index], err);
         return;
     }
-    s_bench_getset (ctx, raw_us);
+    getset_job_t job = { "get_rt", "set_rt" };
+    const double raw [2] = { raw_us, raw_us };
+    s_bench_getset (ctx, &job, raw, getset_us);
     s_bench_incr (ctx);
     double wake_us = s_bench_wake (ctx, raw_us);
     s_bench_predicate (ctx, wake_us);
     s_bench_stream (ctx);
+    *mailbox_ops = s_bench_mailbox (ctx, true, "mailbox_ops", raw_us, raw_ops);
     zp_ctx_destroy (&ctx);
 }
 
@@ -1473,8 +1886,11 @@ main (int argc, char *argv [])
     }
     //  The raw references first, before CZMQ starts any thread
     double raw_us = s_bench_raw_zmq ();
+    double raw_ops = s_bench_raw_zmq_ops ();
     s_bench_raw_unix ();
-    s_bench_context_steps (raw_us);
+    double getset_us [2], mailbox_ops;
+    s_bench_context_steps (raw_us, raw_ops, getset_us, &mailbox_ops);
+    s_bench_curve (getset_us, mailbox_ops);
     s_bench_spawn ();
     s_bench_ctx ();
     if (load)

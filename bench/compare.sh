@@ -1,0 +1,428 @@
+#!/usr/bin/env bash
+#  compare.sh - zproc against Redis and Python's multiprocessing.Manager
+#
+#  The same workloads on one machine, one side-by-side table:
+#    get and set round trips, one client, one call at a time (us)
+#    incr on one key by 8 clients at once, unpipelined (ops/s), final count
+#    watch wake-up: a change in one process seen by another (us)
+#  zproc's figures come from bench/zproc-bench --json --no-1m; Redis runs on a
+#  unix socket in a temporary directory, driven by redis-benchmark and by
+#  bench/redis-watch.c (built here with gcc and libhiredis); Python's come
+#  from a script run here. What is missing is installed with apt-get.
+#
+#  Usage: bench/compare.sh [--help]
+#  The table goes to stdout, progress to stderr.
+
+set -eu
+
+usage () {
+    cat <<'EOF'
+usage: bench/compare.sh [--help]
+Runs the same workloads on zproc, Redis and Python's multiprocessing.Manager
+and prints one table with the ratios:
+  get / set round trip, one client, one call at a time     (us)
+  incr on one key by 8 clients at once, final count checked (ops/s)
+  watch wake-up: set in one process, seen in another        (us)
+zproc: bench/zproc-bench --json --no-1m (built with make when needed).
+Redis: redis-server on a unix socket in a temporary directory (stopped at the
+end), redis-benchmark, and bench/redis-watch.c on libhiredis.
+Python: a Manager().dict() used from child processes.
+Missing tools (redis-server, redis-tools, libhiredis-dev, python3, gcc) are
+installed with apt-get install -y (as root, or through sudo).
+The table goes to stdout, progress to stderr; it takes a minute or two.
+EOF
+}
+
+case "${1:-}" in
+    -h|--help) usage; exit 0 ;;
+    "") ;;
+    *) usage >&2; exit 2 ;;
+esac
+
+#  Counts, kept small enough for the whole run to stay near two minutes
+REDIS_RT_COUNT=20000        #  redis-benchmark GET and SET, one client
+REDIS_INCR_COUNT=100000     #  redis-benchmark INCR, 8 clients
+WATCH_ROUNDS=5000           #  redis-watch ping-pongs, after
+WATCH_WARMUP=500            #  these
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+
+say () {
+    printf 'compare: %s\n' "$*" >&2
+}
+
+die () {
+    say "$*"
+    exit 1
+}
+
+
+#  ---------------------------------------------------------------------------
+#  What is missing, installed with apt-get
+
+has_hiredis () {
+    printf '#include <hiredis/hiredis.h>\n' | gcc -E -x c - >/dev/null 2>&1
+}
+
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+if ! command -v redis-benchmark >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    missing="$missing redis-tools"
+fi
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v gcc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
+if ! command -v gcc >/dev/null 2>&1 || ! has_hiredis; then
+    missing="$missing libhiredis-dev"
+fi
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=""
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo="sudo"
+    else
+        die "missing:$missing; install them (apt-get install$missing) or run as root"
+    fi
+    say "installing$missing"
+    # shellcheck disable=SC2086  # one word per package
+    $sudo apt-get update -qq >&2
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >&2
+fi
+
+
+#  ---------------------------------------------------------------------------
+#  A temporary directory, and Redis in it: both gone at the end, whatever
+#  happens
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zproc-compare.XXXXXX")
+redis_pid=""
+
+cleanup () {
+    status=$?
+    trap - EXIT INT TERM
+    if [ -n "$redis_pid" ]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+
+#  ---------------------------------------------------------------------------
+#  zproc
+
+bench="$top/bench/zproc-bench"
+if [ -f "$top/Makefile" ]; then
+    say "building bench/zproc-bench"
+    if ! make -C "$top" bench/zproc-bench >&2; then
+        [ -x "$bench" ] || die "cannot build bench/zproc-bench"
+        say "make failed: using the bench/zproc-bench already built"
+    fi
+elif [ ! -x "$bench" ]; then
+    die "no bench/zproc-bench: run ./autogen.sh && ./configure && make in $top first"
+fi
+say "running bench/zproc-bench --json --no-1m (about a minute)"
+if ! "$bench" --json --no-1m >"$tmp/zproc.json"; then
+    failed=$(python3 -c '
+import json, sys
+figures = json.load(open(sys.argv[1]))
+print("; ".join("%s: %s" % (name[:-6], why) for name, why in figures.items()
+                if name.endswith("_error")) or "a count was wrong")
+' "$tmp/zproc.json" 2>/dev/null) || failed="no figures"
+    say "zproc-bench reported a failure ($failed): failed figures show as n/a"
+fi
+
+
+#  ---------------------------------------------------------------------------
+#  Redis, on a unix socket
+
+say "building bench/redis-watch.c"
+gcc -O2 -Wall -o "$tmp/redis-watch" "$here/redis-watch.c" -lhiredis
+
+sock="$tmp/redis.sock"
+say "starting redis-server on $sock"
+redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 \
+             --save '' --appendonly no --daemonize no \
+             --dir "$tmp" --logfile "$tmp/redis.log" &
+redis_pid=$!
+tries=0
+until redis-cli -s "$sock" ping 2>/dev/null | grep -q PONG; do
+    if ! kill -0 "$redis_pid" 2>/dev/null; then
+        cat "$tmp/redis.log" >&2 2>/dev/null || true
+        redis_pid=""
+        die "redis-server did not start"
+    fi
+    tries=$((tries + 1))
+    [ "$tries" -lt 100 ] || die "redis-server did not answer PING within 10 s"
+    sleep 0.1
+done
+redis_version=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
+
+#  One figure of test TEST (a custom command: the last test) in FILE,
+#  redis-benchmark's CSV: us, its median latency in us when it reports one,
+#  else 1e6 / rps; or rps. Nothing when the file holds no such test.
+csv_figure () {
+    python3 - "$1" "$2" "$3" <<'EOF'
+import csv, sys
+path, test, what = sys.argv[1:4]
+rows = [row for row in csv.reader(open(path)) if row]
+head = rows[0] if rows and rows[0][0] == "test" else ["test", "rps"]
+data = [row for row in rows if row[0] != "test"]
+chosen = [row for row in data if row[0].lower() == test.lower()] or data[-1:]
+if not chosen:
+    sys.exit(0)
+row = dict(zip(head, chosen[0]))
+rps = float(row["rps"])
+if what == "rps":
+    print("%.0f" % rps)
+elif "p50_latency_ms" in row:
+    print("%.2f" % (float(row["p50_latency_ms"]) * 1000))
+else:
+    print("%.2f" % (1e6 / rps))
+EOF
+}
+
+say "redis: GET, SET round trips (redis-benchmark -c 1 -P 1 -n $REDIS_RT_COUNT)"
+redis-benchmark -s "$sock" -t set,get -c 1 -P 1 -n "$REDIS_RT_COUNT" -d 16 --csv \
+    >"$tmp/getset.csv"
+redis_get=$(csv_figure "$tmp/getset.csv" GET us)
+redis_set=$(csv_figure "$tmp/getset.csv" SET us)
+
+say "redis: INCR on one key, 8 clients (redis-benchmark -c 8 -n $REDIS_INCR_COUNT)"
+redis-cli -s "$sock" del counter >/dev/null
+redis-benchmark -s "$sock" -c 8 -P 1 -n "$REDIS_INCR_COUNT" --csv incr counter \
+    >"$tmp/incr.csv"
+redis_incr=$(csv_figure "$tmp/incr.csv" "incr counter" rps)
+redis_count=$(redis-cli -s "$sock" get counter)
+if [ "$redis_count" = "$REDIS_INCR_COUNT" ]; then
+    redis_exact=1
+else
+    redis_exact=0
+    say "redis counted $redis_count, expected $REDIS_INCR_COUNT"
+fi
+
+say "redis: watch wake-up (keyspace notifications, $WATCH_ROUNDS ping-pongs)"
+redis_wake=$("$tmp/redis-watch" "$sock" "$WATCH_ROUNDS" "$WATCH_WARMUP") || redis_wake=""
+
+kill "$redis_pid"
+wait "$redis_pid" 2>/dev/null || true
+redis_pid=""
+
+
+#  ---------------------------------------------------------------------------
+#  Python's multiprocessing.Manager
+
+cat >"$tmp/manager.py" <<'EOF'
+#  The workloads on a multiprocessing.Manager, every call from a child
+#  process; prints one JSON object. Latencies are medians after a warm-up.
+import json
+import multiprocessing as mp
+import sys
+import time
+
+RT_WARMUP, RT_ROUNDS = 500, 5000
+INCR_PROCS, INCR_EACH = 8, 1000
+PING_WARMUP, PING_ROUNDS = 200, 2000
+VALUE = "0123456789abcdef"
+WAIT_S = 30
+
+
+def now():
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def median(samples):
+    samples = sorted(samples)
+    half = len(samples) // 2
+    if len(samples) % 2:
+        return samples[half]
+    return (samples[half - 1] + samples[half]) / 2
+
+
+def getset(store, results):
+    def get():
+        return store["key"]
+
+    def put():
+        store["key"] = VALUE
+
+    for name, call in (("get", get), ("set", put)):
+        samples = []
+        for turn in range(RT_WARMUP + RT_ROUNDS):
+            start = now()
+            call()
+            end = now()
+            if turn >= RT_WARMUP:
+                samples.append(end - start)
+        results[name] = median(samples) / 1000
+
+
+#  What users do: a read-modify-write under a Manager lock
+def incr(store, lock, go, results, index):
+    go.wait()
+    start = now()
+    for _ in range(INCR_EACH):
+        with lock:
+            store["counter"] = store["counter"] + 1
+    results["incr-%d" % index] = (start, now())
+
+
+#  No change notification in a Manager: a Condition ping-pong
+def pingpong(store, cond, leader, results):
+    samples = []
+    with cond:
+        for turn in range(PING_WARMUP + PING_ROUNDS):
+            start = now()
+            if leader:
+                store["ping"] = turn
+                cond.notify()
+                if not cond.wait_for(lambda: store.get("pong") == turn, WAIT_S):
+                    raise TimeoutError("no pong %d" % turn)
+            else:
+                if not cond.wait_for(lambda: store.get("ping") == turn, WAIT_S):
+                    raise TimeoutError("no ping %d" % turn)
+                store["pong"] = turn
+                cond.notify()
+            if turn >= PING_WARMUP:
+                samples.append(now() - start)
+    if leader:
+        results["wake"] = median(samples) / 2 / 1000
+
+
+def run(procs):
+    for proc in procs:
+        proc.start()
+    return procs
+
+
+def joined(procs):
+    for proc in procs:
+        proc.join(120)
+    return all(proc.exitcode == 0 for proc in procs)
+
+
+def main():
+    out = {}
+    with mp.Manager() as manager:
+        store = manager.dict({"key": VALUE, "counter": 0})
+        results = manager.dict()
+
+        print("compare: python: get, set round trips", file=sys.stderr)
+        if joined(run([mp.Process(target=getset, args=(store, results))])):
+            out["get"], out["set"] = results["get"], results["set"]
+
+        print("compare: python: incr on one key under a Manager lock, %d processes"
+              % INCR_PROCS, file=sys.stderr)
+        lock, go = manager.Lock(), mp.Event()
+        procs = run([mp.Process(target=incr, args=(store, lock, go, results, index))
+                     for index in range(INCR_PROCS)])
+        go.set()
+        if joined(procs):
+            times = [results["incr-%d" % index] for index in range(INCR_PROCS)]
+            first = min(start for start, _ in times)
+            last = max(end for _, end in times)
+            out["incr"] = INCR_PROCS * INCR_EACH / ((last - first) / 1e9)
+            out["incr_each"] = INCR_EACH
+            out["incr_exact"] = int(store["counter"] == INCR_PROCS * INCR_EACH)
+            if not out["incr_exact"]:
+                print("compare: python counted %d, expected %d"
+                      % (store["counter"], INCR_PROCS * INCR_EACH), file=sys.stderr)
+
+        print("compare: python: wake-up, a Manager Condition ping-pong", file=sys.stderr)
+        cond = manager.Condition()
+        if joined(run([mp.Process(target=pingpong, args=(store, cond, leader, results))
+                       for leader in (False, True)])):
+            out["wake"] = results["wake"]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
+EOF
+say "python: multiprocessing.Manager (Python $(python3 -c 'import platform; print(platform.python_version())'))"
+python3 "$tmp/manager.py" >"$tmp/python.json" || say "the Python run failed: its figures show as n/a"
+
+
+#  ---------------------------------------------------------------------------
+#  The table
+
+python3 - "$tmp/zproc.json" "$tmp/python.json" \
+    "$redis_get" "$redis_set" "$redis_incr" "$redis_exact" "$redis_wake" \
+    "$redis_version" "$REDIS_INCR_COUNT" <<'EOF'
+import json, sys
+
+def load(path):
+    try:
+        with open(path) as file:
+            return json.loads(file.read() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+def number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+zproc, python = load(sys.argv[1]), load(sys.argv[2])
+redis = dict(zip(("get", "set", "incr", "incr_exact", "wake"), map(number, sys.argv[3:8])))
+redis_version, redis_count = sys.argv[8], sys.argv[9]
+
+rows = [
+    ("get round trip, 1 client (us)", zproc.get("get_rt"), redis["get"], python.get("get")),
+    ("set round trip, 1 client (us)", zproc.get("set_rt"), redis["set"], python.get("set")),
+    ("incr, 8 clients, one key (ops/s)", zproc.get("incr_ops_8"), redis["incr"],
+     python.get("incr")),
+    ("incr final count exact", zproc.get("incr_count_ok"), redis["incr_exact"],
+     python.get("incr_exact")),
+    ("watch wake-up (us)", zproc.get("wake_rt"), redis["wake"], python.get("wake")),
+]
+
+def cell(value, exact):
+    if value is None:
+        return "n/a"
+    if exact:
+        return "yes" if value else "NO"
+    return "%.0f" % value if value >= 1000 else "%.1f" % value
+
+def ratio(value, other, exact):
+    if exact or value is None or not other:
+        return ""
+    return "%.2f" % (value / other)
+
+head = ("workload", "zproc", "redis", "python-manager", "zproc/redis", "zproc/python")
+table = [head]
+for name, z, r, p in rows:
+    exact = name.startswith("incr final")
+    table.append((name, cell(z, exact), cell(r, exact), cell(p, exact),
+                  ratio(z, r, exact), ratio(z, p, exact)))
+widths = [max(len(row[column]) for row in table) for column in range(len(head))]
+for index, row in enumerate(table):
+    print(" | ".join(text.ljust(widths[0]) if column == 0 else text.rjust(widths[column])
+                     for column, text in enumerate(row)))
+    if index == 0:
+        print("-+-".join("-" * width for width in widths))
+print("""
+Ratios are zproc's figure over the other's: for latencies (us) below 1 means
+zproc is faster, for throughputs (ops/s) above 1 means zproc is faster.
+zproc: bench/zproc-bench --json --no-1m: get_rt, set_rt (medians, one worker),
+  incr_ops_8 and incr_count_ok (8 workers), wake_rt (set -> get_when_change
+  ping-pong between two workers / 2).
+redis %s on a unix socket: redis-benchmark -c 1 -P 1 median latency (GET, SET,
+  16-byte value); INCR on one key by 8 unpipelined clients, %s in all; wake-up:
+  keyspace notifications (notify-keyspace-events K$), SET -> SUBSCRIBE ping-pong
+  / 2 (bench/redis-watch.c); a notice carries no value, zproc's wake-up does.
+python-manager: a Manager().dict() proxy used from child processes (medians);
+  incr is a read-modify-write under a Manager().Lock() by 8 processes x %s.
+  A Manager has no change notification: its wake-up is a Manager().Condition()
+  notify/wait ping-pong / 2 (each turn also reads and writes the dict).""" % (
+    redis_version, redis_count, python.get("incr_each", "n")))
+EOF
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
+printf 'machine: nproc=%s (%s), kernel %s %s; %s\n' "$(nproc)" "${cpu:-cpu unknown}" \
+    "$(uname -sr)" "$(uname -m)" "$(date -u '+%Y-%m-%d %H:%M UTC')"
