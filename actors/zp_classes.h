@@ -144,10 +144,10 @@ int
     zp__mailbox_send (zsock_t *push, const char *from, int kind, uint32_t id,
                       zmsg_t **msg_p, int timeout_ms);
 
-//  Drop the mail still queued towards other workers when the sockets
-//  close, instead of waiting to deliver it
+//  Before the sockets close: deliver the mail queued for live workers
+//  whatever it takes, drop what is queued for workers that are gone
 void
-    zp__worker_discard_mail (zp_worker_t *self);
+    zp__worker_settle_mail (zp_worker_t *self);
 
 //  The context a worker was made in: its directory, store and keys
 const char *

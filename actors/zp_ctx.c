@@ -496,13 +496,26 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     }
     if (self->reaper) {
         zsock_send (self->reaper, "si", "STOP", self->grace);
+        //  A worker leaves only once its mail is delivered: take what it
+        //  sends us meanwhile, which nobody will read any more
+        zpoller_t *poller = zpoller_new (self->reaper, NULL);
+        if (poller && self->main && !self->nested)
+            zpoller_add (poller, zp_worker_mailbox (self->main));
+        if (poller)
+            zpoller_set_nonstop (poller, true);     //  A Ctrl-C must not cut this short
+        void *which = NULL;
+        while (poller && which != self->reaper) {
+            which = zpoller_wait (poller, -1);
+            if (which && which != self->reaper) {
+                zmsg_t *mail = zmsg_recv (which);
+                zmsg_destroy (&mail);
+            }
+        }
+        zpoller_destroy (&poller);
         s_actor_wait (self->reaper);
     }
-    if (!self->nested && self->main) {
-        //  Every worker is gone: what is still queued for them is moot
-        zp__worker_discard_mail (self->main);
+    if (!self->nested)
         zp__worker_destroy (&self->main);
-    }
     zp_state_destroy (&self->state);
     zsock_destroy (&self->events);
     zactor_destroy (&self->watchers);

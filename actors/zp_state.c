@@ -59,6 +59,11 @@ zp__wait_socket (void *sock, short events, void *other, int64_t deadline)
         //  CZMQ's handler sets zsys_interrupted on SIGINT and SIGTERM
         if (zsys_interrupted)
             return zp__fail (EINTR, -1);
+        //  Ready already (a reply that came while we worked): no poll
+        int ready = 0;
+        size_t size = sizeof ready;
+        if (zmq_getsockopt (sock, ZMQ_EVENTS, &ready, &size) == 0 && (ready & events))
+            return 1;
         //  A signal taken by another thread of the program does not wake
         //  this poll: look at zsys_interrupted now and then
         int wait = zp__remaining (deadline);

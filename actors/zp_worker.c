@@ -98,7 +98,6 @@ zp__mailbox_connect (const char *dir, const char *box, const char *name, zp_keys
     zsock_t *push = path? zsock_new (ZMQ_PUSH): NULL;
     if (push) {
         zsock_set_sndhwm (push, ZP_MAILBOX_BOUND);
-        zsock_set_linger (push, 1000);  //  Let queued messages reach a live peer
         if (keys) {
             zcert_apply (keys->client, push);
             zsock_set_curve_serverkey (push, zcert_public_txt (keys->mailbox));
@@ -169,6 +168,7 @@ zp__worker_destroy (zp_worker_t **self_p)
         return;
     //  Our workers go first: they may still use the store
     zp_ctx_destroy (&self->children);
+    zp__worker_settle_mail (self);
     zp_watch_destroy (&self->notices);
     zhashx_destroy (&self->peers);
     zsock_destroy (&self->replies);
@@ -212,14 +212,18 @@ failed:;
 }
 
 
-//  Mail still queued for workers that are gone is dropped, not waited for
-//  (the parent's main, when its context stops them all)
+//  Before our sockets close: mail queued for a worker that is alive (its
+//  box is bound) is delivered however long that takes, so that nothing we
+//  sent is dropped when we leave; mail for one that is gone is dropped
 void
-zp__worker_discard_mail (zp_worker_t *self)
+zp__worker_settle_mail (zp_worker_t *self)
 {
     for (zsock_t *push = (zsock_t *) zhashx_first (self->peers); push;
-         push = (zsock_t *) zhashx_next (self->peers))
-        zsock_set_linger (push, 0);
+         push = (zsock_t *) zhashx_next (self->peers)) {
+        char *path = zsys_sprintf ("%s/%s", self->dir, (const char *) zhashx_cursor (self->peers));
+        zsock_set_linger (push, path && access (path, F_OK) == 0? -1: 0);
+        zstr_free (&path);
+    }
 }
 
 

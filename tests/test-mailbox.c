@@ -376,3 +376,56 @@ TEST_IMPL (mailbox_poller)
     zp_ctx_destroy (&ctx);
     return 0;
 }
+
+
+//  Sends a burst bigger than the mailbox's bound to "main" and leaves
+static void
+s_worker_burst (zp_worker_t *self, void *props)
+{
+    for (int index = 0; index < 1800; index++) {
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addstrf (msg, "%d", index);
+        ASSERT_EQ (zp_worker_send (self, "main", &msg), 0);
+    }
+}
+
+TEST_IMPL (mailbox_delivered_after_exit)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_worker_t *main = zp_ctx_main (ctx);
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "burst", s_worker_burst, NULL);
+    ASSERT_NOT_NULL (proc);
+    //  Read nothing for a while: the worker has sent all and wants to leave
+    ASSERT_FAIL_ERRNO (zp_state_get_when_available (zp_ctx_state (ctx), "never", 1500),
+                       ETIMEDOUT);
+    //  Every message arrives, in order, and then the worker is gone
+    for (int index = 0; index < 1800; index++) {
+        zmsg_t *msg = zp_worker_recv (main, test_ms (5000));
+        ASSERT_NOT_NULL (msg);
+        char *body = zmsg_popstr (msg);
+        ASSERT_EQ (atoi (body), index);
+        zstr_free (&body);
+        zmsg_destroy (&msg);
+    }
+    ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (mailbox_destroy_with_mail_pending)
+{
+    //  Workers with undelivered mail for main still stop promptly
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    for (int index = 0; index < 3; index++)
+        ASSERT_NOT_NULL (zp_ctx_spawn (ctx, NULL, s_worker_burst, NULL));
+    ASSERT_FAIL_ERRNO (zp_state_get_when_available (zp_ctx_state (ctx), "never", 300),
+                       ETIMEDOUT);
+    int64_t start = test_now_ms ();
+    zp_ctx_destroy (&ctx);
+    ASSERT_LT (test_now_ms () - start, test_ms (900));
+    ASSERT (test_no_children ());
+    return 0;
+}
