@@ -2,7 +2,8 @@
     zp_classes - private header, included first and only by every .c file
 
     Internal prototypes shared between the library's files (zp__name, never
-    exported: libzproc exports only ^zp_[a-z]).
+    exported: libzproc exports only the public classes, zp_ctx_, zp_state_,
+    zp_watch_, zp_worker_ and zp_proc_; the actors are internal too).
     =========================================================================
 */
 

@@ -378,7 +378,9 @@ TEST_IMPL (mailbox_poller)
 }
 
 
-//  Sends a burst bigger than the mailbox's bound to "main" and leaves
+//  Sends a burst bigger than the mailbox's bound to "main", then a call
+//  that "main" answers once it has read everything before it: only then
+//  does it leave
 static void
 s_worker_burst (zp_worker_t *self, void *props)
 {
@@ -387,19 +389,26 @@ s_worker_burst (zp_worker_t *self, void *props)
         zmsg_addstrf (msg, "%d", index);
         ASSERT_EQ (zp_worker_send (self, "main", &msg), 0);
     }
+    if (props) {
+        zmsg_t *done = zmsg_new ();
+        zmsg_addstr (done, "done");
+        zmsg_t *reply = zp_worker_call (self, "main", &done, -1);
+        ASSERT_NOT_NULL (reply);
+        zmsg_destroy (&reply);
+    }
 }
 
-TEST_IMPL (mailbox_delivered_after_exit)
+TEST_IMPL (mailbox_burst_then_call)
 {
     zp_ctx_t *ctx = zp_ctx_new ();
     ASSERT_NOT_NULL (ctx);
     zp_worker_t *main = zp_ctx_main (ctx);
-    zp_proc_t *proc = zp_ctx_spawn (ctx, "burst", s_worker_burst, NULL);
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "burst", s_worker_burst, (void *) 1);
     ASSERT_NOT_NULL (proc);
-    //  Read nothing for a while: the worker has sent all and wants to leave
+    //  Read nothing for a while: the mailbox and the sender's queue fill up
     ASSERT_FAIL_ERRNO (zp_state_get_when_available (zp_ctx_state (ctx), "never", 1500),
                        ETIMEDOUT);
-    //  Every message arrives, in order, and then the worker is gone
+    //  Every message arrives, in order, then the call, answered last
     for (int index = 0; index < 1800; index++) {
         zmsg_t *msg = zp_worker_recv (main, test_ms (5000));
         ASSERT_NOT_NULL (msg);
@@ -408,6 +417,10 @@ TEST_IMPL (mailbox_delivered_after_exit)
         zstr_free (&body);
         zmsg_destroy (&msg);
     }
+    zmsg_t *done = zp_worker_recv (main, test_ms (5000));
+    ASSERT_NOT_NULL (done);
+    ASSERT_STR_EQ (zp_worker_sender (main), "burst");
+    ASSERT_EQ (zp_worker_reply (main, &done), 0);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
     zp_ctx_destroy (&ctx);
     return 0;

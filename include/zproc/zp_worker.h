@@ -10,12 +10,13 @@
     means "shut down now". Mailboxes are bounded: a sender queues at most
     ZP_MAILBOX_BOUND messages towards a mailbox, which itself holds at most
     ZP_MAILBOX_BOUND more; past that, send waits up to the state handle's
-    timeout (zp_state_set_timeout, default 5 s) and fails with EAGAIN.
-    Nothing is dropped silently: a worker's exit waits until the messages
-    it sent to live workers are in their mailboxes (a receiver that does
-    not read holds it up until the context stops them both); messages to a
-    worker that has exited are refused (ESRCH), and those still queued
-    for it when it died are dropped with it.
+    timeout (zp_state_set_timeout, default 5 s) and fails with EAGAIN;
+    messages to a worker that has exited are refused (ESRCH).
+    A worker's exit waits until the messages it sent to live workers have
+    left it, but libzmq may drop those still in flight when its connection
+    closes while the receiver lags behind. A sender that must know its
+    messages were read ends with zp_worker_call: the answer comes after the
+    receiver has read every message sent before the request.
     =========================================================================
 */
 
