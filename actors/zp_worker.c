@@ -75,10 +75,6 @@ s_box_bind (zp_worker_t *self, const char *box)
     if (!pull)
         return zp__fail (ENOMEM, NULL);
     zsock_set_rcvhwm (pull, ZP_MAILBOX_BOUND);
-    //  A box's linger decides what happens to the messages it holds when a
-    //  sender's connection closes: with 0 (CZMQ's default) libzmq drops
-    //  those not read yet; with -1 they wait for us
-    zsock_set_linger (pull, -1);
     if (self->keys) {
         //  Only processes of the context hold the mailbox key: no ZAP needed
         zcert_apply (self->keys->mailbox, pull);
