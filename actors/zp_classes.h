@@ -61,10 +61,6 @@ zsock_t *
 int
     zp__monitor_event (zsock_t *monitor);
 
-//  The handle's store endpoint (owned by the handle)
-const char *
-    zp__state_endpoint (zp_state_t *self);
-
 //  The handle's plain-call timeout, msecs (-1 = forever)
 int
     zp__state_timeout (zp_state_t *self);
@@ -190,19 +186,11 @@ void
 //  ---------------------------------------------------------------------------
 //  zp_ctx internals (zp_ctx.c)
 
-//  The context's socket directory (owned by the context)
-const char *
-    zp__ctx_dir (zp_ctx_t *self);
-
 //  A worker's own context, for the workers it spawns: it shares the
 //  worker's store, directory and keys (borrowed, not copied), names its
 //  unnamed workers "NAME.N", and its main is the worker. NULL with errno.
 zp_ctx_t *
     zp__ctx_new_nested (zp_worker_t *owner);
-
-//  The context's CURVE keys, NULL when CURVE is off
-zp_keys_t *
-    zp__ctx_keys (zp_ctx_t *self);
 
 //  How a worker is supervised: what the reaper needs to restart it
 typedef struct {

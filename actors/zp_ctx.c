@@ -564,12 +564,6 @@ zp_ctx_main (zp_ctx_t *self)
 }
 
 const char *
-zp__ctx_dir (zp_ctx_t *self)
-{
-    return self->dir;
-}
-
-const char *
 zp_ctx_public_key (zp_ctx_t *self)
 {
     if (!self)
@@ -589,12 +583,6 @@ zp_ctx_allow (zp_ctx_t *self, const char *public_key)
     int rc = cert? s_admit (self, cert): zp__fail (ENOMEM, -1);
     zcert_destroy (&cert);
     return rc;
-}
-
-zp_keys_t *
-zp__ctx_keys (zp_ctx_t *self)
-{
-    return self->keys;
 }
 
 void

@@ -85,15 +85,6 @@ zp__status_errno (int status)
     return s_status_errno [status];
 }
 
-int
-zp__errno_status (int err)
-{
-    for (size_t status = 0; status < sizeof s_status_errno / sizeof s_status_errno [0]; status++)
-        if (s_status_errno [status] == err)
-            return (int) status;
-    return ZP_STATUS_PROTOCOL;
-}
-
 
 //  --------------------------------------------------------------------------
 //  True when a key of size bytes is valid (1 to ZP_KEY_MAX bytes, no NUL)

@@ -78,11 +78,9 @@ void
 uint64_t
     zp__get_uint64 (const byte *buffer);
 
-//  Status code <-> errno
+//  The errno of a status code
 int
     zp__status_errno (int status);
-int
-    zp__errno_status (int err);
 
 //  Parse a whole value as a decimal int64 / a double; false when it does
 //  not parse (empty, spaces, trailing bytes, out of range)

@@ -417,12 +417,6 @@ zp__monitor_event (zsock_t *monitor)
     return id == ZMQ_EVENT_DISCONNECTED? ENOTCONN: 0;
 }
 
-const char *
-zp__state_endpoint (zp_state_t *self)
-{
-    return self->endpoint;
-}
-
 int
 zp__state_timeout (zp_state_t *self)
 {
