@@ -209,6 +209,11 @@ int
 bool
     test_no_children (void);
 
+//  In a worker: read and drop mailbox messages until zp_worker_recv fails
+//  ($TERM when the context stops, or a signal)
+void
+    test_drain_mailbox (zp_worker_t *worker);
+
 //  True when path exists
 bool
     test_path_exists (const char *path);

@@ -354,6 +354,14 @@ test_no_children (void)
     return rc == -1 && errno == ECHILD;
 }
 
+void
+test_drain_mailbox (zp_worker_t *worker)
+{
+    zmsg_t *msg;
+    while ((msg = zp_worker_recv (worker, -1)))
+        zmsg_destroy (&msg);
+}
+
 bool
 test_path_exists (const char *path)
 {

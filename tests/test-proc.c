@@ -69,12 +69,7 @@ s_worker_mailbox_until_term (zp_worker_t *worker, void *props)
     char key [128];
     snprintf (key, sizeof (key), "ready/%s", zp_worker_name (worker));
     ASSERT_EQ (zp_state_set_str (state, key, "1"), 0);
-    while (true) {
-        zmsg_t *msg = zp_worker_recv (worker, -1);
-        if (!msg)
-            break;
-        zmsg_destroy (&msg);
-    }
+    test_drain_mailbox (worker);
 }
 
 //  Says "ready/<name>", then blocks in a watcher that never fires
@@ -603,12 +598,7 @@ s_grandchild (zp_worker_t *worker, void *props)
     zp_state_t *state = zp_worker_state (worker);
     ASSERT_EQ (zp_state_set_str (state, "inner-key", "from-grandchild"), 0);
     //  Then block until the inner context goes
-    while (true) {
-        zmsg_t *msg = zp_worker_recv (worker, -1);
-        if (!msg)
-            break;
-        zmsg_destroy (&msg);
-    }
+    test_drain_mailbox (worker);
 }
 
 static void
