@@ -52,6 +52,19 @@ s_run_example (const char *relative, char *buf, size_t size, int timeout_ms)
 }
 
 
+//  Run an example and check that it printed exactly expected and exited 0
+static void
+s_expect_example (const char *path, const char *expected)
+{
+    char output [4096];
+    int status = s_run_example (path, output, sizeof (output), test_ms (15000));
+    if (strcmp (output, expected) != 0)
+        fprintf (stderr, "%s printed:\n%s--- expected:\n%s", path, output, expected);
+    ASSERT_STR_EQ (output, expected);
+    ASSERT_EQ (status, 0);
+}
+
+
 TEST_IMPL (example_seed)
 {
     const char *expected =
@@ -62,13 +75,7 @@ TEST_IMPL (example_seed)
         "child2: bar changed to xxx, so I wake\n"
         "child2: I exit\n"
         "child0: I exit\n";
-    char output [4096];
-    int status = s_run_example ("../examples/seed", output, sizeof (output),
-                                test_ms (15000));
-    if (strcmp (output, expected) != 0)
-        fprintf (stderr, "examples/seed printed:\n%s--- expected:\n%s", output, expected);
-    ASSERT_STR_EQ (output, expected);
-    ASSERT_EQ (status, 0);
+    s_expect_example ("../examples/seed", expected);
     return 0;
 }
 
@@ -77,11 +84,7 @@ TEST_IMPL (example_pipeline)
 {
     const char *expected =
         "pipeline: 4 workers, 1000 tasks, sum 332833500 (expected 332833500)\n";
-    char output [4096];
-    int status = s_run_example ("../examples/pipeline", output, sizeof (output),
-                                test_ms (15000));
-    ASSERT_STR_EQ (output, expected);
-    ASSERT_EQ (status, 0);
+    s_expect_example ("../examples/pipeline", expected);
     return 0;
 }
 
@@ -96,11 +99,7 @@ TEST_IMPL (example_mapreduce)
         "     20 a\n"
         "     20 in\n"
         "mapreduce: 774 words, 254 distinct, matches single-process count\n";
-    char output [4096];
-    int status = s_run_example ("../examples/mapreduce", output, sizeof (output),
-                                test_ms (15000));
-    ASSERT_STR_EQ (output, expected);
-    ASSERT_EQ (status, 0);
+    s_expect_example ("../examples/mapreduce", expected);
     return 0;
 }
 
@@ -132,10 +131,6 @@ TEST_IMPL (example_supervisor)
     //  6 jobs done per run, the 7th crashes it: 16 crashes for 100 jobs
     const char *expected =
         "supervisor: 100 jobs done, 16 restarts, nothing lost\n";
-    char output [4096];
-    int status = s_run_example ("../examples/supervisor", output, sizeof (output),
-                                test_ms (15000));
-    ASSERT_STR_EQ (output, expected);
-    ASSERT_EQ (status, 0);
+    s_expect_example ("../examples/supervisor", expected);
     return 0;
 }
