@@ -134,6 +134,9 @@ TEST_DECLARE (example_pipeline)
 TEST_DECLARE (example_mapreduce)
 TEST_DECLARE (example_pingpong)
 TEST_DECLARE (example_supervisor)
+//  test-util.c
+TEST_DECLARE (util_strerror)
+TEST_DECLARE (util_version)
 
 TEST_LIST_START
     TEST_ENTRY (ctx_new_destroy, 10000)
@@ -249,6 +252,8 @@ TEST_LIST_START
     TEST_ENTRY (example_mapreduce, 20000)
     TEST_ENTRY (example_pingpong, 30000)
     TEST_ENTRY (example_supervisor, 20000)
+    TEST_ENTRY (util_strerror, 10000)
+    TEST_ENTRY (util_version, 10000)
 TEST_LIST_END
 
 #endif

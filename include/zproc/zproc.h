@@ -17,6 +17,11 @@
         ENOTCONN    the store is gone or does not answer
         EACCES      refused by CURVE, or a reserved key
         EAGAIN      compare-and-swap lost, or a watch fell behind the log
+        ENOBUFS     the connection's budget at the store is spent
+        EMFILE      no file descriptor left
+        ESRCH       no such (live) worker
+        EIO         a pool task failed every try
+    zp_strerror (errno) says the same in words.
     No function asserts or aborts on user input.
     =========================================================================
 */
@@ -43,6 +48,17 @@
     ((major) * 10000 + (minor) * 100 + (patch))
 #define ZPROC_VERSION \
     ZPROC_MAKE_VERSION (ZPROC_VERSION_MAJOR, ZPROC_VERSION_MINOR, ZPROC_VERSION_PATCH)
+
+//  What errnum means in zproc's terms ("the store is gone" for ENOTCONN), as
+//  a static string the caller must not free; for an errno zproc does not
+//  use, the C library's strerror text. Sets no errno.
+const char *
+    zp_strerror (int errnum);
+
+//  The library's version at run time, "MAJOR.MINOR.PATCH" (a static string),
+//  which may differ from the ZPROC_VERSION_* a program was compiled against
+const char *
+    zp_version (void);
 
 //  Keys are non-empty strings of at most this many bytes
 #define ZP_KEY_MAX      255

@@ -1,0 +1,60 @@
+/*  =========================================================================
+    zp_util - conveniences: zp_strerror and zp_version
+
+    zp_strerror says what an errno means in zproc's terms (the errno values
+    of the contract, include/zproc/zproc.h); zp_version is the library's
+    version at run time, which may differ from the ZPROC_VERSION a program
+    was compiled against.
+    =========================================================================
+*/
+
+#include "zp_classes.h"
+
+//  What each errno of the contract means in zproc
+static const struct {
+    int errnum;                 //  errno value
+    const char *text;           //  Its meaning in zproc's terms
+} s_errors [] = {
+    { ENOENT,    "no such key" },
+    { EINVAL,    "invalid argument, or a value of the wrong type" },
+    { ETIMEDOUT, "the timeout ran out" },
+    { EINTR,     "interrupted: SIGINT/SIGTERM, or the context shut down" },
+    { EMSGSIZE,  "value too large" },
+    { ENOTCONN,  "the store is gone" },
+    { EACCES,    "refused by CURVE, or a reserved key" },
+    { EAGAIN,    "lost compare-and-set or precondition, full mailbox, or watch gap" },
+    { ENOBUFS,   "the connection's budget at the store is spent" },
+    { EMFILE,    "no file descriptor left" },
+    { ESRCH,     "no such live worker" },
+    { EIO,       "a pool task failed every try" },
+    { ENOMEM,    "out of memory" }
+};
+
+#define S_STRINGIFY_(x) #x
+#define S_STRINGIFY(x)  S_STRINGIFY_ (x)
+
+
+//  --------------------------------------------------------------------------
+//  What errnum means in zproc's terms, as a static string; for an errno the
+//  contract does not use, the C library's strerror text.
+
+const char *
+zp_strerror (int errnum)
+{
+    size_t index;
+    for (index = 0; index < sizeof (s_errors) / sizeof (s_errors [0]); index++)
+        if (s_errors [index].errnum == errnum)
+            return s_errors [index].text;
+    return strerror (errnum);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The library's version, "MAJOR.MINOR.PATCH", as a static string
+
+const char *
+zp_version (void)
+{
+    return S_STRINGIFY (ZPROC_VERSION_MAJOR) "." S_STRINGIFY (ZPROC_VERSION_MINOR) "."
+           S_STRINGIFY (ZPROC_VERSION_PATCH);
+}
