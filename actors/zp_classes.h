@@ -89,6 +89,13 @@ int
 int64_t
     zp__deadline (int timeout_ms);
 
+//  A fresh "inproc://..." endpoint named what, unique for the life of the
+//  process (a counter, never an address: a name libzmq still holds for a
+//  closed socket is not handed out again). The caller frees it; NULL with
+//  ENOMEM.
+char *
+    zp__inproc_endpoint (const char *what);
+
 //  Msecs left until deadline, at least 0; -1 for no deadline
 int
     zp__remaining (int64_t deadline);

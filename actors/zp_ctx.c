@@ -372,8 +372,7 @@ s_ctx_alloc (const char *name_prefix)
     self->factory = zlistx_new ();
     self->bound = zlistx_new ();
     self->admitted = zlistx_new ();
-    self->events_endpoint = zsys_sprintf ("inproc://zproc-%d-%p-events",
-                                          (int) self->owner, (void *) self);
+    self->events_endpoint = zp__inproc_endpoint ("events");
     if (!self->name_prefix || !self->procs || !self->factory || !self->bound
     ||  !self->admitted || !self->events_endpoint) {
         zp_ctx_destroy (&self);
@@ -420,8 +419,8 @@ zp_ctx_new (void)
     if (s_write_owner (self->dir) < 0)
         goto failed;
     self->endpoint = zsys_sprintf ("ipc://%s/store", self->dir);
-    self->feed = zsys_sprintf ("inproc://zproc-%d-%p-feed", (int) self->owner, (void *) self);
-    self->sys = zsys_sprintf ("inproc://zproc-%d-%p-sys", (int) self->owner, (void *) self);
+    self->feed = zp__inproc_endpoint ("feed");
+    self->sys = zp__inproc_endpoint ("sys");
     if (!self->endpoint || !self->feed || !self->sys)
         goto failed;
     const char *curve = getenv ("ZPROC_CURVE");

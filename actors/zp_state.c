@@ -43,6 +43,17 @@ zp__deadline (int timeout_ms)
     return timeout_ms < 0? -1: zclock_mono () + timeout_ms;
 }
 
+char *
+zp__inproc_endpoint (const char *what)
+{
+    //  Never the address of an object: malloc hands a freed one out again
+    //  while libzmq may still hold the name bound at it
+    static unsigned int endpoints = 0;
+    unsigned int number = __atomic_add_fetch (&endpoints, 1, __ATOMIC_RELAXED);
+    char *endpoint = zsys_sprintf ("inproc://zproc-%u-%s", number, what);
+    return endpoint? endpoint: zp__fail (ENOMEM, NULL);
+}
+
 int
 zp__remaining (int64_t deadline)
 {
@@ -368,10 +379,8 @@ zp__state_socket (zp_state_t *self, zsock_t **monitor_p)
 {
     //  A name of its own: a socket closed a moment ago may still hold its
     //  monitor's name while libzmq closes it
-    static unsigned int monitors = 0;
-    unsigned int monitor = __atomic_add_fetch (&monitors, 1, __ATOMIC_RELAXED);
     zsock_t *sock = zsock_new (ZMQ_DEALER);
-    char *endpoint = sock? zsys_sprintf ("inproc://zproc-monitor-%u", monitor): NULL;
+    char *endpoint = sock? zp__inproc_endpoint ("monitor"): NULL;
     //  The monitor first: it must see the first handshake
     if (!endpoint
     ||  zmq_socket_monitor (zsock_resolve (sock), endpoint,

@@ -901,8 +901,10 @@ void
 zp_store_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, (zp_store_args_t *) args);
+    //  The start-up status before zsock_signal, which may change errno
+    int status = self? 0: errno;
     zsock_signal (pipe, 0);
-    zsock_send (pipe, "i", self? 0: errno);
+    zsock_send (pipe, "i", status);
     if (!self)
         return;
     while (!self->terminated) {

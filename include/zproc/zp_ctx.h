@@ -22,8 +22,14 @@ extern "C" {
 //  ZPROC_CURVE=1: the context makes fresh keys, its workers inherit them in
 //  memory, and only the certificates the context issued (or admitted, see
 //  zp_ctx_allow) get in. Directories left by contexts whose process died
-//  are removed. Returns NULL with errno set when the directory or an actor
-//  cannot be made. The caller owns the context.
+//  are removed. A context can be made again at once after another was
+//  destroyed, as often as wanted. The caller owns the context, or NULL
+//  with errno: ENOMEM; EMFILE (no file descriptor or ZeroMQ socket left);
+//  what mkdtemp or writing in it reports when the socket directory cannot
+//  be made under $TMPDIR (EACCES, ENOENT, ENOTDIR, ENOSPC, EROFS...);
+//  ENAMETOOLONG when $TMPDIR is too long for an ipc:// path;
+//  what opendir reports for a ZPROC_CURVE_ALLOW that is not a readable
+//  directory (ENOENT, ENOTDIR, EACCES).
 zp_ctx_t *
     zp_ctx_new (void);
 
