@@ -8,10 +8,19 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-//  Run the example at relative (to the top build directory) with stdout
-//  captured into buf; returns its exit code (or 128+signal)
+//  How s_run_example interrupts the example once it printed its first line
+typedef enum {
+    NO_INTERRUPT,               //  Let it run
+    INTERRUPT_GROUP,            //  SIGINT to its process group, as Ctrl-C in a terminal
+    INTERRUPT_PROCESS           //  SIGINT to the example's process alone, as `kill -INT`
+} interrupt_t;
+
+//  Run the example at relative (to the top build directory), leader of a
+//  process group of its own, with stdout captured into buf; returns its exit
+//  code (or 128+signal)
 static int
-s_run_example (const char *relative, char *buf, size_t size, int timeout_ms)
+s_run_example (const char *relative, interrupt_t interrupt, char *buf, size_t size,
+               int timeout_ms)
 {
     char *path = test_build_path (relative);
     if (!test_path_exists (path))
@@ -23,6 +32,7 @@ s_run_example (const char *relative, char *buf, size_t size, int timeout_ms)
     pid_t pid = fork ();
     ASSERT (pid != -1);
     if (pid == 0) {
+        setpgid (0, 0);
         close (fds [0]);
         dup2 (fds [1], 1);
         close (fds [1]);
@@ -30,20 +40,34 @@ s_run_example (const char *relative, char *buf, size_t size, int timeout_ms)
         fprintf (stderr, "cannot exec %s: %s\n", path, strerror (errno));
         _exit (127);
     }
+    setpgid (pid, pid);
     close (fds [1]);
     int64_t deadline = test_now_ms () + timeout_ms;
-    ssize_t length = test_read_all (fds [0], buf, size, timeout_ms);
+    size_t used = 0;
+    buf [0] = 0;
+    if (interrupt != NO_INTERRUPT) {
+        //  Its first line says it is ready
+        while (!strchr (buf, '\n') && used + 1 < size
+        &&     test_read_exact (fds [0], buf + used, 1, timeout_ms) == 0)
+            buf [++used] = 0;
+        if (!strchr (buf, '\n'))
+            fprintf (stderr, "%s: no first line within %d ms\n", path, timeout_ms);
+        kill (interrupt == INTERRUPT_GROUP? -pid: pid, SIGINT);
+    }
+    int64_t remaining = deadline - test_now_ms ();
+    ssize_t length = test_read_all (fds [0], buf + used, size - used,
+                                    remaining > 0? (int) remaining: 0);
     close (fds [0]);
     if (length == -1) {
         fprintf (stderr, "%s: no end of output within %d ms; so far:\n%s\n",
                  path, timeout_ms, buf);
-        kill (pid, SIGKILL);
+        kill (-pid, SIGKILL);
     }
-    int64_t remaining = deadline - test_now_ms ();
+    remaining = deadline - test_now_ms ();
     int status = test_wait_child (pid, remaining > 0? (int) remaining: 0);
     if (status == -1) {
         fprintf (stderr, "%s did not exit within %d ms\n", path, timeout_ms);
-        kill (pid, SIGKILL);
+        kill (-pid, SIGKILL);
         status = test_wait_child (pid, test_ms (5000));
     }
     free (path);
@@ -57,7 +81,8 @@ static void
 s_expect_example (const char *path, const char *expected)
 {
     char output [4096];
-    int status = s_run_example (path, output, sizeof (output), test_ms (15000));
+    int status = s_run_example (path, NO_INTERRUPT, output, sizeof (output),
+                                test_ms (15000));
     if (strcmp (output, expected) != 0)
         fprintf (stderr, "%s printed:\n%s--- expected:\n%s", path, output, expected);
     ASSERT_STR_EQ (output, expected);
@@ -108,8 +133,8 @@ TEST_IMPL (example_pingpong)
 {
     //  The rate depends on the machine: check the line's shape and count
     char output [4096];
-    int status = s_run_example ("../examples/pingpong", output, sizeof (output),
-                                test_ms (25000));
+    int status = s_run_example ("../examples/pingpong", NO_INTERRUPT, output,
+                                sizeof (output), test_ms (25000));
     int count = 0;
     double seconds = 0, rate = 0;
     int length = 0;
@@ -132,5 +157,39 @@ TEST_IMPL (example_supervisor)
     const char *expected =
         "supervisor: 100 jobs done, 16 restarts, nothing lost\n";
     s_expect_example ("../examples/supervisor", expected);
+    return 0;
+}
+
+
+TEST_IMPL (example_hello)
+{
+    char expected [256];
+    snprintf (expected, sizeof (expected),
+              "main: hello from the worker\n"
+              "main: zproc %s\n", zp_version ());
+    s_expect_example ("../examples/hello", expected);
+    return 0;
+}
+
+
+//  Ctrl-C in a terminal (the whole process group), and `kill -INT` of the
+//  parent alone: a clean shutdown either way
+TEST_IMPL (example_ctrlc)
+{
+    const char *expected =
+        "main: 2 workers ticking; press Ctrl-C to stop\n"
+        "main: interrupted, stopping\n"
+        "main: every worker exited cleanly\n";
+    interrupt_t interrupts [] = { INTERRUPT_GROUP, INTERRUPT_PROCESS };
+    size_t index;
+    for (index = 0; index < 2; index++) {
+        char output [4096];
+        int status = s_run_example ("../examples/ctrlc", interrupts [index], output,
+                                    sizeof (output), test_ms (15000));
+        if (strcmp (output, expected) != 0)
+            fprintf (stderr, "examples/ctrlc printed:\n%s--- expected:\n%s", output, expected);
+        ASSERT_STR_EQ (output, expected);
+        ASSERT_EQ (status, 0);
+    }
     return 0;
 }

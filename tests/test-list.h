@@ -136,6 +136,8 @@ TEST_DECLARE (example_pipeline)
 TEST_DECLARE (example_mapreduce)
 TEST_DECLARE (example_pingpong)
 TEST_DECLARE (example_supervisor)
+TEST_DECLARE (example_hello)
+TEST_DECLARE (example_ctrlc)
 //  test-util.c
 TEST_DECLARE (util_strerror)
 TEST_DECLARE (util_version)
@@ -255,6 +257,8 @@ TEST_LIST_START
     TEST_ENTRY (example_mapreduce, 20000)
     TEST_ENTRY (example_pingpong, 30000)
     TEST_ENTRY (example_supervisor, 20000)
+    TEST_ENTRY (example_hello, 20000)
+    TEST_ENTRY (example_ctrlc, 40000)
     TEST_ENTRY (util_strerror, 10000)
     TEST_ENTRY (util_version, 10000)
 TEST_LIST_END
