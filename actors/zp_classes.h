@@ -177,9 +177,14 @@ zp_proc_t *
     zp__proc_new (zp_ctx_t *ctx, const char *name, pid_t pid);
 void
     zp__proc_destroy (zp_proc_t **self_p);
-//  Record the exit status (exit code or 128+signal) of a reaped worker
+//  Record the exit status (exit code or 128+signal) of a reaped worker;
+//  stopped when its context stopped it. True when the exit is a failure of
+//  the worker's own: a status other than 0, not caused by the context.
+bool
+    zp__proc_set_exited (zp_proc_t *self, int status, bool stopped);
+//  The context stops this worker itself: its exit is not a failure
 void
-    zp__proc_set_exited (zp_proc_t *self, int status);
+    zp__proc_set_stopped (zp_proc_t *self);
 //  True when the handle is of the running worker pid; no events applied
 bool
     zp__proc_is (zp_proc_t *self, pid_t pid);

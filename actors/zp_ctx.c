@@ -65,6 +65,7 @@ struct _zp_ctx_t {
     zlistx_t *admitted;         //  Files of the certificates we admitted (strings)
     size_t worker_nbr;          //  Numbers unnamed workers
     int grace;                  //  Msecs between $TERM, SIGTERM and SIGKILL
+    int failure;                //  Status of the first worker that failed, or 0
     zp_supervision_t supervision;   //  Restart settings for the next spawns
 };
 
@@ -680,8 +681,8 @@ zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline)
     int rc = zp__wait_socket (events, ZMQ_POLLIN, NULL, deadline);
     if (rc <= 0)
         return zp__fail (rc == 0? ETIMEDOUT: errno, -1);
-    int pid, status, new_pid;
-    if (zsock_recv (self->events, "iii", &pid, &status, &new_pid) < 0)
+    int pid, status, new_pid, stopped;
+    if (zsock_recv (self->events, "iiii", &pid, &status, &new_pid, &stopped) < 0)
         return zp__fail (EINTR, -1);
     for (zp_proc_t *proc = (zp_proc_t *) zlistx_first (self->procs); proc;
          proc = (zp_proc_t *) zlistx_next (self->procs))
@@ -689,7 +690,9 @@ zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline)
             if (new_pid > 0)
                 zp__proc_set_pid (proc, new_pid);
             else
-                zp__proc_set_exited (proc, status);
+            //  A restarted worker counts by its final exit only
+            if (zp__proc_set_exited (proc, status, stopped != 0) && !self->failure)
+                self->failure = status;
         }
     return 0;
 }
@@ -703,7 +706,7 @@ zp_ctx_wait_all (zp_ctx_t *self, int timeout_ms)
     while (zp_ctx_running (self) > 0)
         if (zp__ctx_wait_event (self, deadline) < 0)
             return -1;
-    return 0;
+    return self->failure;
 }
 
 
@@ -833,7 +836,7 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
     zp_proc_t *proc = pid > 0? zp__proc_new (self, name, pid): NULL;
     int saved = errno;
     if (proc) {
-        zlistx_add_end (self->procs, proc);
+        void *handle = zlistx_add_end (self->procs, proc);
         zp_supervision_t supervision = self->supervision;
         supervision.fn = fn;
         supervision.props = props;
@@ -844,8 +847,11 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
             zsock_send (self->reaper, "ss", "READY", name);
         else {
             //  A worker that cannot start is stopped, reaped and reported
+            //  by zp_ctx_spawn alone: its handle goes, its name is free
+            zp__proc_set_stopped (proc);
             zp_proc_kill (proc, SIGKILL);
             zp_proc_wait (proc, -1);
+            zlistx_delete (self->procs, handle);
             proc = NULL;
         }
     }

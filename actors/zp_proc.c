@@ -14,6 +14,7 @@ struct _zp_proc_t {
     pid_t pid;                  //  Process id
     bool exited;                //  Reaped?
     int status;                 //  Exit code or 128+signal, once reaped
+    bool stopped;               //  Stopped by its context: no failure of its own
 };
 
 
@@ -65,11 +66,18 @@ zp__proc_set_pid (zp_proc_t *self, pid_t pid)
     self->pid = pid;
 }
 
-void
-zp__proc_set_exited (zp_proc_t *self, int status)
+bool
+zp__proc_set_exited (zp_proc_t *self, int status, bool stopped)
 {
     self->exited = true;
     self->status = status;
+    return status != 0 && !stopped && !self->stopped;
+}
+
+void
+zp__proc_set_stopped (zp_proc_t *self)
+{
+    self->stopped = true;
 }
 
 

@@ -20,6 +20,8 @@ typedef struct {
     int backoff;                //  Wait before the next restart, msecs
     int64_t *restarts;          //  Ring of recent restart times
     size_t restarts_next;       //  Next slot in the ring
+    bool stopped;               //  Did we stop it ($TERM, signals)? Then its
+                                //  exit is no failure of its own
 } child_t;
 
 typedef struct {
@@ -208,7 +210,7 @@ s_child_gone (self_t *self, child_t *child, pid_t pid, int code, bool given_up)
 {
     s_publish_int (self, child, "code", code);
     s_publish (self, child->name, "status", given_up? "failed": code > 128? "killed": "exited");
-    zsock_send (self->events, "iii", (int) pid, code, 0);
+    zsock_send (self->events, "iiii", (int) pid, code, 0, child->stopped);
     //  The cursor, if here, steps back: iterating callers go on safely
     zlistx_delete (self->children, child->handle);
 }
@@ -266,7 +268,7 @@ s_restart (self_t *self, child_t *child)
     s_watch (self, child, pid);
     s_publish_int (self, child, "pid", pid);
     s_publish (self, child->name, "status", "starting");
-    zsock_send (self->events, "iii", (int) old_pid, 0, (int) pid);
+    zsock_send (self->events, "iiii", (int) old_pid, 0, (int) pid, 0);
     if (zp__ctx_await_ready (ready_fd) == 0)
         s_publish (self, child->name, "status", "running");
     //  Else it is dying: its exit will be reaped as usual
@@ -363,6 +365,7 @@ s_stop (self_t *self, int grace)
         zlistx_set_destructor (terms, (czmq_destructor *) zsock_destroy);
     for (child_t *child = (child_t *) zlistx_first (self->children); child && terms;
          child = (child_t *) zlistx_next (self->children)) {
+        child->stopped = true;
         if (child->pid <= 0)
             continue;
         zsock_t *mailbox = zp__mailbox_connect (self->dir, "mbox", child->name, self->keys);

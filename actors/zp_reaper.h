@@ -20,8 +20,10 @@
             is reaped: $TERM in each mailbox, SIGTERM after grace_ms,
             SIGKILL after another grace_ms; no more restarts
         $TERM                                   stop
-    Events on args->events (PAIR, "iii"): old pid, exit code or 128+signal,
-    new pid when the worker was restarted (else 0: it is gone for good).
+    Events on args->events (PAIR, "iiii"): old pid, exit code or
+    128+signal, new pid when the worker was restarted (else 0: it is gone
+    for good), and 1 when the reaper stopped it itself (a shutdown), so
+    that its exit is not counted as the worker's failure, else 0.
     =========================================================================
 */
 

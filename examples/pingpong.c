@@ -119,10 +119,13 @@ main (void)
     ok = ok && count == MESSAGES;
     zstr_free (&text);
     zmsg_destroy (&msg);
-    if (ok && zp_ctx_wait_all (ctx, 5000) < 0) {
+    int rc = ok? zp_ctx_wait_all (ctx, 5000): 0;
+    if (rc < 0)
         fprintf (stderr, "pingpong: the workers did not finish: %s\n", strerror (errno));
-        ok = false;
-    }
+    else
+    if (rc > 0)
+        fprintf (stderr, "pingpong: a worker failed with status %d\n", rc);
+    ok = ok && rc == 0;
     zp_ctx_destroy (&ctx);
     return ok? EXIT_SUCCESS: EXIT_FAILURE;
 }

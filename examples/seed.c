@@ -68,6 +68,9 @@ main (void)
     if (rc == 0)
         printf ("child0: I exit\n");
     else
+    if (rc > 0)
+        fprintf (stderr, "seed: a worker failed with status %d\n", rc);
+    else
         fprintf (stderr, "seed: the workers did not finish: %s\n", strerror (errno));
     zp_ctx_destroy (&ctx);
     return rc == 0? EXIT_SUCCESS: EXIT_FAILURE;

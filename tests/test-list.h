@@ -130,6 +130,7 @@ TEST_DECLARE (store_log_overflow_wait)
 TEST_DECLARE (store_gone_wakes_waiters)
 //  test-promises.c
 TEST_DECLARE (promise_ctx_churn)
+TEST_DECLARE (promise_wait_all_status)
 //  test-examples.c
 TEST_DECLARE (example_seed)
 TEST_DECLARE (example_pipeline)
@@ -252,6 +253,7 @@ TEST_LIST_START
     TEST_ENTRY (store_log_overflow_wait, 60000)
     TEST_ENTRY (store_gone_wakes_waiters, 20000)
     TEST_ENTRY (promise_ctx_churn, 120000)
+    TEST_ENTRY (promise_wait_all_status, 30000)
     TEST_ENTRY (example_seed, 20000)
     TEST_ENTRY (example_pipeline, 20000)
     TEST_ENTRY (example_mapreduce, 20000)

@@ -6,6 +6,7 @@
 */
 
 #include "harness.h"
+#include <signal.h>
 
 //  One context made, used and destroyed; asserts each step
 static void
@@ -37,5 +38,91 @@ TEST_IMPL (promise_ctx_churn)
         ASSERT_EQ (zp_state_set_int (zp_ctx_state (other), "cycle", cycle), 0);
     }
     zp_ctx_destroy (&other);
+    return 0;
+}
+
+
+//  ---------------------------------------------------------------------------
+//  zp_ctx_wait_all passes a failure on
+
+//  Exits with the code in props once "go/NAME" is set
+static void
+s_worker_exit_on_go (zp_worker_t *self, void *props)
+{
+    char key [64];
+    snprintf (key, sizeof key, "go/%s", zp_worker_name (self));
+    ASSERT_EQ (zp_state_get_when_available (zp_worker_state (self), key, test_ms (10000)), 0);
+    if ((int) (intptr_t) props == 134)
+        abort ();
+    exit ((int) (intptr_t) props);
+}
+
+//  Let worker name go, and wait for its exit
+static void
+s_go (zp_ctx_t *ctx, const char *name, int expected)
+{
+    char key [64];
+    snprintf (key, sizeof key, "go/%s", name);
+    ASSERT_EQ (zp_state_set_str (zp_ctx_state (ctx), key, "1"), 0);
+    ASSERT_EQ (zp_proc_wait (zp_ctx_proc (ctx, name), test_ms (10000)), expected);
+}
+
+//  Fails once (exit 5), then exits 0: restarted by a transient policy
+static void
+s_worker_fails_once (zp_worker_t *self, void *props)
+{
+    int64_t runs = 0;
+    ASSERT_EQ (zp_state_incr (zp_worker_state (self), "runs", 1, &runs), 0);
+    exit (runs == 1? 5: 0);
+}
+
+TEST_IMPL (promise_wait_all_status)
+{
+    //  Every worker exited with 0: 0
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "ok1", s_worker_exit_on_go, (void *) 0));
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "ok2", s_worker_exit_on_go, (void *) 0));
+    s_go (ctx, "ok1", 0);
+    s_go (ctx, "ok2", 0);
+    ASSERT_EQ (zp_ctx_wait_all (ctx, test_ms (10000)), 0);
+    zp_ctx_destroy (&ctx);
+
+    //  The first to fail gives the status, whatever comes after it
+    ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "ok", s_worker_exit_on_go, (void *) 0));
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "three", s_worker_exit_on_go, (void *) 3));
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "aborts", s_worker_exit_on_go, (void *) 134));
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "late", s_worker_exit_on_go, (void *) 0));
+    s_go (ctx, "ok", 0);
+    s_go (ctx, "three", 3);
+    s_go (ctx, "aborts", 128 + SIGABRT);
+    //  One still runs: a timeout is still a timeout
+    ASSERT_FAIL_ERRNO (zp_ctx_wait_all (ctx, 100), ETIMEDOUT);
+    s_go (ctx, "late", 0);
+    ASSERT_EQ (zp_ctx_wait_all (ctx, test_ms (10000)), 3);
+    ASSERT_EQ (zp_ctx_wait_all (ctx, 0), 3);
+    zp_ctx_destroy (&ctx);
+
+    //  A signal: 128 + signal, as zp_proc_wait gives it
+    ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "aborts", s_worker_exit_on_go, (void *) 134));
+    ASSERT_EQ (zp_state_set_str (zp_ctx_state (ctx), "go/aborts", "1"), 0);
+    ASSERT_EQ (zp_ctx_wait_all (ctx, test_ms (10000)), 128 + SIGABRT);
+    zp_ctx_destroy (&ctx);
+
+    //  A worker restarted by its policy counts by its final exit
+    ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    ASSERT_EQ (zp_ctx_set_restart (ctx, ZP_RESTART_TRANSIENT), 0);
+    ASSERT_EQ (zp_ctx_set_backoff (ctx, 10, 100), 0);
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "flaky", s_worker_fails_once, NULL));
+    ASSERT_EQ (zp_ctx_wait_all (ctx, test_ms (10000)), 0);
+    int64_t runs = 0;
+    ASSERT_EQ (zp_state_get_int (zp_ctx_state (ctx), "runs", &runs), 0);
+    ASSERT_EQ (runs, 2);
+    zp_ctx_destroy (&ctx);
     return 0;
 }

@@ -79,7 +79,15 @@ int
     zp_ctx_start_all (zp_ctx_t *self);
 
 //  Wait until every worker of this context has exited; timeout_ms -1 waits
-//  forever. Returns 0, or -1 with ETIMEDOUT or EINTR (SIGINT/SIGTERM).
+//  forever. Returns 0 when every worker exited with 0; when one did not,
+//  the status of the first to exit with a failure, as zp_proc_wait gives it
+//  (its exit code, or 128+signal), so that `return zp_ctx_wait_all (ctx,
+//  -1);` from main passes a failure on. A worker restarted by its policy
+//  counts by its final exit; an exit the context caused itself (a worker
+//  stopped because it could not start, or by a shutdown) is no failure; a
+//  worker killed with zp_proc_kill is. The failure stays: a later call
+//  returns it again. Returns -1 with EINVAL (self is NULL), ETIMEDOUT, or
+//  EINTR (SIGINT/SIGTERM).
 int
     zp_ctx_wait_all (zp_ctx_t *self, int timeout_ms);
 
