@@ -374,14 +374,13 @@ redis = dict(zip(("get", "set", "incr", "incr_exact", "wake"), map(number, sys.a
 redis_version, redis_count = sys.argv[8], sys.argv[9]
 
 rows = [
-    ("get round trip, 1 client (us)", zproc.get("get_rt"), redis["get"], python.get("get")),
-    ("set round trip, 1 client (us)", zproc.get("set_rt"), redis["set"], python.get("set")),
-    ("incr, 8 clients, one key (ops/s)", zproc.get("incr_ops_8"), redis["incr"],
-     python.get("incr")),
-    ("incr final count exact", zproc.get("incr_count_ok"), redis["incr_exact"],
-     python.get("incr_exact")),
-    ("watch wake-up (us)", zproc.get("wake_rt"), redis["wake"], python.get("wake")),
+    ("get round trip, 1 client (us)", "get_rt", redis["get"], python.get("get")),
+    ("set round trip, 1 client (us)", "set_rt", redis["set"], python.get("set")),
+    ("incr, 8 clients, one key (ops/s)", "incr_ops_8", redis["incr"], python.get("incr")),
+    ("incr final count exact", "incr_count_ok", redis["incr_exact"], python.get("incr_exact")),
+    ("watch wake-up (us)", "wake_rt", redis["wake"], python.get("wake")),
 ]
+unix_us = zproc.get("raw_unix_rt")
 
 def cell(value, exact):
     if value is None:
@@ -395,12 +394,22 @@ def ratio(value, other, exact):
         return ""
     return "%.2f" % (value / other)
 
-head = ("workload", "zproc", "redis", "python-manager", "zproc/redis", "zproc/python")
+head = ("workload", "zproc", "redis", "python-manager", "zproc/redis", "zproc/python",
+        "zproc/socketpair", "redis/socketpair")
 table = [head]
-for name, z, r, p in rows:
+for name, figure, r, p in rows:
     exact = name.startswith("incr final")
+    z = zproc.get(figure)
+    #  In socketpair round trips: a latency over it, a throughput's time of
+    #  one operation over it (zproc-bench prints its own as NAME_unix)
+    r_unix = None
+    if r and unix_us and not exact:
+        r_unix = (r if name.endswith("(us)") else 1e6 / r) / unix_us
     table.append((name, cell(z, exact), cell(r, exact), cell(p, exact),
-                  ratio(z, r, exact), ratio(z, p, exact)))
+                  ratio(z, r, exact), ratio(z, p, exact),
+                  "" if exact or zproc.get(figure + "_unix") is None
+                  else "%.2f" % zproc[figure + "_unix"],
+                  "" if r_unix is None else "%.2f" % r_unix))
 widths = [max(len(row[column]) for row in table) for column in range(len(head))]
 for index, row in enumerate(table):
     print(" | ".join(text.ljust(widths[0]) if column == 0 else text.rjust(widths[column])
@@ -410,6 +419,9 @@ for index, row in enumerate(table):
 print("""
 Ratios are zproc's figure over the other's: for latencies (us) below 1 means
 zproc is faster, for throughputs (ops/s) above 1 means zproc is faster.
+The /socketpair columns give each figure in unix socketpair round trips
+between two processes (raw_unix_rt of the same zproc-bench run, %s us): a
+latency over it, a throughput's time of one operation over it.
 zproc: bench/zproc-bench --json --no-1m: get_rt, set_rt (medians, one worker),
   incr_ops_8 and incr_count_ok (8 workers), wake_rt (set -> get_when_change
   ping-pong between two workers / 2).
@@ -421,7 +433,7 @@ python-manager: a Manager().dict() proxy used from child processes (medians);
   incr is a read-modify-write under a Manager().Lock() by 8 processes x %s.
   A Manager has no change notification: its wake-up is a Manager().Condition()
   notify/wait ping-pong / 2 (each turn also reads and writes the dict).""" % (
-    redis_version, redis_count, python.get("incr_each", "n")))
+    "%.1f" % unix_us if unix_us else "n/a", redis_version, redis_count, python.get("incr_each", "n")))
 EOF
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 printf 'machine: nproc=%s (%s), kernel %s %s; %s\n' "$(nproc)" "${cpu:-cpu unknown}" \

@@ -6,7 +6,11 @@
     measured in the same run: a raw libzmq DEALER/ROUTER round trip over
     ipc:// between two processes, the physical limit of a store that answers
     over libzmq, and for the mailboxes' one-way stream a raw PUSH to PULL
-    stream of as many messages. Every latency is the median of thousands of
+    stream of as many messages. Every figure of time or throughput also
+    prints " unix=U": itself in unix socketpair round trips between two
+    processes (raw_unix_rt, measured first), the physical limit of a
+    kernel-mediated request/reply: a latency over that round trip, a
+    throughput as the time of one operation over it. Every latency is the median of thousands of
     operations after a warm-up, each timed on its own with CLOCK_MONOTONIC;
     throughputs are operations over the wall time of the whole run. The
     *_curve figures come from a second context made with ZPROC_CURVE=1,
@@ -103,6 +107,7 @@ typedef struct {
     const char *unit;           //  Its unit, NULL for a plain number
     int precision;              //  Decimals printed
     double ratio;               //  Ratio to its reference, NAN when none
+    double sockets;             //  In socketpair round trips, NAN when none
     char *error;                //  Why it failed, NULL when it did not
 } figure_t;
 
@@ -111,6 +116,7 @@ static figure_t s_figures [MAX_FIGURES];
 static size_t s_nfigures = 0;
 static bool s_json = false;     //  --json
 static bool s_failed = false;   //  Exit status 1
+static double s_unix_us = NAN;  //  raw_unix_rt of this run, us
 
 static figure_t *
 s_figure_new (const char *name)
@@ -119,6 +125,7 @@ s_figure_new (const char *name)
     figure_t *figure = &s_figures [s_nfigures++];
     snprintf (figure->name, sizeof figure->name, "%s", name);
     figure->ratio = NAN;
+    figure->sockets = NAN;
     return figure;
 }
 
@@ -135,6 +142,8 @@ s_figure_print (figure_t *figure)
             printf (" %s", figure->unit);
         if (!isnan (figure->ratio))
             printf (" ratio=%.2f", figure->ratio);
+        if (!isnan (figure->sockets))
+            printf (" unix=%.2f", figure->sockets);
         printf ("\n");
     }
     //  Workers are forked after this: nothing may be left in the buffer
@@ -152,6 +161,19 @@ s_report (const char *name, double value, const char *unit, int precision, doubl
     figure->precision = precision;
     if (!isnan (reference) && reference > 0)
         figure->ratio = value / reference;
+    //  The figure in socketpair round trips: a time in us, or the time of
+    //  one operation of a throughput
+    double us = NAN;
+    if (unit && streq (unit, "us"))
+        us = value;
+    else
+    if (unit && streq (unit, "ms"))
+        us = value * 1e3;
+    else
+    if (unit && (streq (unit, "ops/s") || streq (unit, "msgs/s")) && value > 0)
+        us = 1e6 / value;
+    if (!isnan (us) && s_unix_us > 0 && strncmp (name, "raw_unix_rt", 11) != 0)
+        figure->sockets = us / s_unix_us;
     s_figure_print (figure);
 }
 
@@ -199,6 +221,8 @@ s_json_print (void)
             printf ("%.*f", figure->precision, figure->value);
             if (!isnan (figure->ratio))
                 printf (", \"%s_ratio\": %.2f", figure->name, figure->ratio);
+            if (!isnan (figure->sockets))
+                printf (", \"%s_unix\": %.2f", figure->name, figure->sockets);
         }
     }
     printf ("}\n");
@@ -649,13 +673,18 @@ s_bench_raw_zmq_ops (void)
 
 
 //  --------------------------------------------------------------------------
-//  3. raw_unix_rt: 16 bytes each way over a socketpair, child echoing
+//  3. raw_unix_rt: 16 bytes each way over a socketpair, child echoing.
+//  Measured first and again last (raw_unix_rt_end): on a shared VM the
+//  round trip moves with where the scheduler puts the two processes (one
+//  vCPU: a context switch, ~11 us here; two: the wake-up of a halted vCPU,
+//  which this VM pays with an exit to the hypervisor, up to ~50 us), so a
+//  run whose two figures differ much was taken while the machine changed.
 
+//  The first run sets s_unix_us, the reference of every figure's unix=
 static void
-s_bench_raw_unix (void)
+s_bench_raw_unix (const char *name)
 {
-    s_progress ("raw_unix_rt");
-    const char *name = "raw_unix_rt";
+    s_progress (name);
     int pair [2];
     if (socketpair (AF_UNIX, SOCK_STREAM, 0, pair) < 0) {
         s_report_errno (name, errno);
@@ -702,8 +731,12 @@ s_bench_raw_unix (void)
     }
     if (err)
         s_report_errno (name, err);
-    else
-        s_report (name, s_us (s_median_ns (samples, RAW_ROUNDS)), "us", 2, NAN);
+    else {
+        double us = s_us (s_median_ns (samples, RAW_ROUNDS));
+        if (isnan (s_unix_us))
+            s_unix_us = us;
+        s_report (name, us, "us", 2, NAN);
+    }
     free (samples);
 }
 
@@ -1884,10 +1917,11 @@ main (int argc, char *argv [])
             return 2;
         }
     }
-    //  The raw references first, before CZMQ starts any thread
+    //  The raw references first, before CZMQ starts any thread; the
+    //  socketpair first of all, as every later figure is divided by it
+    s_bench_raw_unix ("raw_unix_rt");
     double raw_us = s_bench_raw_zmq ();
     double raw_ops = s_bench_raw_zmq_ops ();
-    s_bench_raw_unix ();
     double getset_us [2], mailbox_ops;
     s_bench_context_steps (raw_us, raw_ops, getset_us, &mailbox_ops);
     s_bench_curve (getset_us, mailbox_ops);
@@ -1895,6 +1929,7 @@ main (int argc, char *argv [])
     s_bench_ctx ();
     if (load)
         s_bench_load ();
+    s_bench_raw_unix ("raw_unix_rt_end");
     if (s_json)
         s_json_print ();
     s_figures_destroy ();
