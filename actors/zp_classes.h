@@ -3,7 +3,7 @@
 
     Internal prototypes shared between the library's files (zp__name, never
     exported: libzproc exports only the public classes, zp_ctx_, zp_state_,
-    zp_watch_, zp_worker_ and zp_proc_; the actors are internal too).
+    zp_watch_, zp_worker_, zp_proc_ and zp_pool_; the actors are internal too).
     =========================================================================
 */
 
@@ -227,6 +227,27 @@ pid_t
 //  is ready, else the errno that stopped it.
 int
     zp__ctx_await_ready (int ready_fd);
+
+//  The context's socket directory
+const char *
+    zp__ctx_dir (zp_ctx_t *self);
+
+//  The context's grace period between $TERM, SIGTERM and SIGKILL, msecs
+int
+    zp__ctx_grace (zp_ctx_t *self);
+
+//  Write a reserved key ("$...") of the state as zproc itself, without
+//  waiting for the store; nothing in a worker's own context
+void
+    zp__ctx_publish (zp_ctx_t *self, const char *key, const char *value);
+
+//  Attach an object to the context: zp_ctx_destroy destroys it, with
+//  destructor (&item), before it stops the workers. Returns 0, or -1 with
+//  ENOMEM. zp__ctx_detach forgets it (nothing when it is not attached).
+int
+    zp__ctx_attach (zp_ctx_t *self, void *item, czmq_destructor *destructor);
+void
+    zp__ctx_detach (zp_ctx_t *self, void *item);
 
 //  Wait for the next reaper event (a worker exited) until deadline and apply
 //  it to its handle. Returns 0 when an event was applied, -1 with ETIMEDOUT

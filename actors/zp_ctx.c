@@ -43,6 +43,20 @@ s_factory_destroy (factory_t **self_p)
     }
 }
 
+//  An object that lives on the context (a pool), destroyed with it
+typedef struct {
+    void *item;                 //  The object
+    czmq_destructor *destructor;    //  Destroys it: destructor (&item)
+} attached_t;
+
+//  Forget an attachment (the object itself is not destroyed)
+static void
+s_attached_destroy (attached_t **self_p)
+{
+    free (*self_p);
+    *self_p = NULL;
+}
+
 struct _zp_ctx_t {
     pid_t owner;                //  The process that made the context
     char *dir;                  //  Private socket directory
@@ -66,6 +80,8 @@ struct _zp_ctx_t {
     size_t worker_nbr;          //  Numbers unnamed workers
     int grace;                  //  Msecs between $TERM, SIGTERM and SIGKILL
     int failure;                //  Status of the first worker that failed, or 0
+    zsock_t *notices;           //  Our own writes of reserved keys, made on first use
+    zlistx_t *attached;         //  attached_t: objects destroyed before the workers
     zp_supervision_t supervision;   //  Restart settings for the next spawns
 };
 
@@ -373,15 +389,17 @@ s_ctx_alloc (const char *name_prefix)
     self->factory = zlistx_new ();
     self->bound = zlistx_new ();
     self->admitted = zlistx_new ();
+    self->attached = zlistx_new ();
     self->events_endpoint = zp__inproc_endpoint ("events");
     if (!self->name_prefix || !self->procs || !self->factory || !self->bound
-    ||  !self->admitted || !self->events_endpoint) {
+    ||  !self->admitted || !self->attached || !self->events_endpoint) {
         zp_ctx_destroy (&self);
         return zp__fail (ENOMEM, NULL);
     }
     zlistx_set_destructor (self->procs, (czmq_destructor *) zp__proc_destroy);
     zlistx_set_destructor (self->factory, (czmq_destructor *) s_factory_destroy);
     zlistx_set_destructor (self->bound, (czmq_destructor *) zstr_free);
+    zlistx_set_destructor (self->attached, (czmq_destructor *) s_attached_destroy);
     return self;
 }
 
@@ -489,6 +507,13 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     //  parent's workers or remove its directory from there
     if (self->owner != getpid ())
         return;
+    //  Pools first: their workers are ours but not the reaper's
+    attached_t *attached;
+    while (self->attached && (attached = (attached_t *) zlistx_detach (self->attached, NULL))) {
+        attached->destructor (&attached->item);
+        free (attached);
+    }
+    zlistx_destroy (&self->attached);
     if (self->watchers) {
         //  Parked watchers get EINTR, so blocked workers can leave
         zstr_send (self->watchers, "SHUTDOWN");
@@ -517,6 +542,7 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     if (!self->nested)
         zp__worker_destroy (&self->main);
     zp_state_destroy (&self->state);
+    zsock_destroy (&self->notices);
     zsock_destroy (&self->events);
     zactor_destroy (&self->watchers);
     zactor_destroy (&self->store);
@@ -645,6 +671,67 @@ zp_ctx_proc (zp_ctx_t *self, const char *name)
         if (streq (zp_proc_name (proc), name))
             return proc;
     return zp__fail (ENOENT, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Internals for the pools: the grace period, reserved-key writes, and
+//  objects destroyed with the context
+
+const char *
+zp__ctx_dir (zp_ctx_t *self)
+{
+    return self->dir;
+}
+
+int
+zp__ctx_grace (zp_ctx_t *self)
+{
+    return self->grace;
+}
+
+void
+zp__ctx_publish (zp_ctx_t *self, const char *key, const char *value)
+{
+    if (!self->sys)
+        return;                 //  A worker's own context has no store
+    if (!self->notices) {
+        self->notices = zsock_new (ZMQ_PUSH);
+        if (!self->notices)
+            return;
+        zsock_set_sndhwm (self->notices, 0);
+        if (zsock_connect (self->notices, "%s", self->sys) < 0) {
+            zsock_destroy (&self->notices);
+            return;
+        }
+    }
+    zsock_send (self->notices, "ss", key, value);
+}
+
+int
+zp__ctx_attach (zp_ctx_t *self, void *item, czmq_destructor *destructor)
+{
+    attached_t *attached = (attached_t *) zmalloc (sizeof (attached_t));
+    if (!attached)
+        return zp__fail (ENOMEM, -1);
+    attached->item = item;
+    attached->destructor = destructor;
+    if (!zlistx_add_end (self->attached, attached)) {
+        free (attached);
+        return zp__fail (ENOMEM, -1);
+    }
+    return 0;
+}
+
+void
+zp__ctx_detach (zp_ctx_t *self, void *item)
+{
+    for (attached_t *attached = (attached_t *) zlistx_first (self->attached); attached;
+         attached = (attached_t *) zlistx_next (self->attached))
+        if (attached->item == item) {
+            zlistx_delete (self->attached, zlistx_cursor (self->attached));
+            return;
+        }
 }
 
 

@@ -73,6 +73,7 @@ typedef struct _zp_state_t zp_state_t;
 typedef struct _zp_worker_t zp_worker_t;
 typedef struct _zp_proc_t zp_proc_t;
 typedef struct _zp_watch_t zp_watch_t;
+typedef struct _zp_pool_t zp_pool_t;
 
 //  The body of a worker process; props is the parent's pointer, read
 //  through fork's copy of memory. When it returns the worker exits with 0.
@@ -87,5 +88,6 @@ typedef bool (zp_predicate_fn) (zp_state_t *view, void *arg);
 #include "zp_worker.h"
 #include "zp_proc.h"
 #include "zp_ctx.h"
+#include "zp_pool.h"
 
 #endif
