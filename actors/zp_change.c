@@ -17,6 +17,7 @@ zp__change_new (uint64_t seq, const char *key, size_t key_size,
         return NULL;
     self->refs = 1;
     self->seq = seq;
+    self->batch_end = seq;
     self->deleted = deleted;
     self->key_size = key_size;
     self->size = size;

@@ -15,6 +15,7 @@
 typedef struct {
     int refs;                   //  Reference count, atomic
     uint64_t seq;               //  Store sequence number of the change
+    uint64_t batch_end;         //  Seq of the last change of its batch (its own when alone)
     bool deleted;               //  True when the change removed the key
     size_t key_size;            //  Length of key, without the NUL
     size_t size;                //  Size of value in bytes

@@ -33,6 +33,14 @@ typedef struct {
     zcert_t *mailbox;           //  The keypair every mailbox serves with
 } zp_keys_t;
 
+//  A page of memory shared by a context and every process it forks, made
+//  before any fork: the store publishes there the sequence number of its
+//  last change before it answers the request that made it, so a handle can
+//  tell "nothing changed since" with one memory read (zp_state_replicate)
+typedef struct {
+    uint64_t seq;               //  Store's last change; release store, acquire load
+} zp_shared_t;
+
 #include "zp_proto.h"
 #include "zp_change.h"
 #include "zp_store.h"
@@ -115,8 +123,32 @@ zp_state_t *
     zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cert,
                    int timeout_ms);
 
+//  Let a handle read the store's published sequence number (shared NULL:
+//  it cannot), and the page a handle reads (NULL when none)
+void
+    zp__state_share (zp_state_t *self, zp_shared_t *shared);
+zp_shared_t *
+    zp__state_shared (zp_state_t *self);
+
+//  True when the handle is a read-only view (a snapshot, a predicate's view)
+bool
+    zp__state_is_view (zp_state_t *self);
+
+//  One write request on a handle: EACCES on a view; else as a plain call.
+//  *frame_p gets the reply's first payload frame, borrowed until the next
+//  call on the handle (NULL when the reply has none). 0, or -1 with errno.
+int
+    zp__state_write (zp_state_t *self, int command, const zp_part_t *parts, size_t nparts,
+                     zframe_t **frame_p);
+
 //  ---------------------------------------------------------------------------
 //  zp_watch internals (zp_watch.c)
+
+//  zp_watch_next_bytes, and *more_p (may be NULL) tells whether more changes
+//  of the same batch follow this one
+int
+    zp__watch_next (zp_watch_t *self, char **key_p, zchunk_t **value_p, bool *more_p,
+                    int timeout_ms);
 
 //  Watch from an explicit baseline: every change after seq under prefix.
 zp_watch_t *

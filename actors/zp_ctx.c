@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #if defined (HAVE_SYS_PRCTL_H)
 #   include <sys/prctl.h>
 #endif
@@ -74,6 +75,7 @@ struct _zp_ctx_t {
     zlistx_t *factory;          //  factory_t waiting for zp_ctx_start_all
     zlistx_t *bound;            //  Endpoints added by zp_ctx_bind (strings)
     zp_keys_t *keys;            //  CURVE keys, NULL when CURVE is off
+    zp_shared_t *shared;        //  Memory shared with every worker (the store's seq)
     bool nested;                //  A worker's own: store, directory and keys borrowed
     char *name_prefix;          //  Names unnamed workers: prefix + number
     zlistx_t *admitted;         //  Files of the certificates we admitted (strings)
@@ -417,6 +419,7 @@ s_ctx_start (zp_ctx_t *self)
     zsock_set_rcvhwm (self->events, 0);
     self->state = zp__state_new (self->endpoint, zp_ctx_public_key (self),
                                  self->keys? self->keys->client: NULL, zp__default_timeout ());
+    zp__state_share (self->state, self->shared);
     return self->state? 0: -1;
 }
 
@@ -449,8 +452,16 @@ zp_ctx_new (void)
         ||  s_admit_directory (self, getenv ("ZPROC_CURVE_ALLOW")) < 0)
             goto failed;
     }
+    //  Made before any fork, so that every worker shares it
+    self->shared = (zp_shared_t *) mmap (NULL, sizeof (zp_shared_t), PROT_READ | PROT_WRITE,
+                                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (self->shared == MAP_FAILED) {
+        self->shared = NULL;
+        goto failed;
+    }
     zp_store_args_t store_args = {
-        self->endpoint, self->feed, self->sys, self->keys? self->keys->store: NULL
+        self->endpoint, self->feed, self->sys, self->keys? self->keys->store: NULL,
+        self->shared
     };
     zp_watchers_args_t watchers_args = { self->feed };
     self->store = s_actor_start (zp_store_actor, &store_args);
@@ -462,6 +473,7 @@ zp_ctx_new (void)
     self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys);
     if (!self->main)
         goto failed;
+    zp__state_share (zp_worker_state (self->main), self->shared);
     return self;
 
 failed:;
@@ -481,6 +493,7 @@ zp__ctx_new_nested (zp_worker_t *owner)
     self->nested = true;
     self->main = owner;
     self->keys = zp__worker_keys (owner);
+    self->shared = zp__state_shared (zp_worker_state (owner));
     self->dir = strdup (zp__worker_dir (owner));
     self->endpoint = strdup (zp__worker_endpoint (owner));
     if (!self->dir || !self->endpoint || s_ctx_start (self) < 0) {
@@ -556,8 +569,11 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     while (self->admitted && (admitted = (char *) zlistx_detach (self->admitted, NULL)))
         s_auth_withdraw (&admitted);
     zlistx_destroy (&self->admitted);
-    if (!self->nested)
+    if (!self->nested) {
         s_keys_destroy (&self->keys);
+        if (self->shared)
+            munmap (self->shared, sizeof (zp_shared_t));
+    }
     free (self->name_prefix);
     free (self->events_endpoint);
     free (self->sys);
@@ -824,6 +840,8 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
     s_worker = zp__worker_new (name, self->dir, self->endpoint, self->keys);
     int status = s_worker? 0: errno? errno: EIO;
+    if (s_worker)
+        zp__state_share (zp_worker_state (s_worker), self->shared);
     if (write (ready_fd, &status, sizeof status) != (ssize_t) sizeof status)
         status = EPIPE;
     close (ready_fd);

@@ -209,3 +209,65 @@ zp__sort_strings (zlistx_t *list)
     free (strings);
     return 0;
 }
+
+
+//  --------------------------------------------------------------------------
+//  TXN operations
+
+int
+zp__txn_next (const byte **cursor, const byte *end, zp_txn_op_t *op)
+{
+    const byte *at = *cursor;
+    if (at == end)
+        return 0;
+    if (end - at < 2)
+        return -1;
+    memset (op, 0, sizeof *op);
+    op->op = at [0];
+    op->key_size = at [1];
+    op->key = (const char *) at + 2;
+    at += 2;
+    if ((size_t) (end - at) < op->key_size || !zp__key_valid (op->key, op->key_size))
+        return -1;
+    at += op->key_size;
+    switch (op->op) {
+        case ZP_TXN_SET:
+        case ZP_TXN_REQUIRE:
+            if (end - at < 4)
+                return -1;
+            op->size = ((size_t) at [0] << 24) | ((size_t) at [1] << 16)
+                     | ((size_t) at [2] << 8) | at [3];
+            at += 4;
+            if (op->size > ZP_VALUE_MAX || (size_t) (end - at) < op->size)
+                return -1;
+            op->value = at;
+            at += op->size;
+            break;
+        case ZP_TXN_INCR:
+            if (end - at < 8)
+                return -1;
+            op->delta = (int64_t) zp__get_uint64 (at);
+            at += 8;
+            break;
+        case ZP_TXN_DELETE:
+        case ZP_TXN_REQUIRE_ABSENT:
+            break;
+        default:
+            return -1;
+    }
+    *cursor = at;
+    return 1;
+}
+
+int
+zp__txn_validate (const byte *data, size_t size)
+{
+    const byte *cursor = data;
+    const byte *end = data + size;
+    zp_txn_op_t op;
+    int count = 0;
+    int rc;
+    while ((rc = zp__txn_next (&cursor, end, &op)) == 1)
+        count++;
+    return rc < 0? -1: count;
+}

@@ -38,6 +38,8 @@ typedef enum {
     ZP_CMD_CREDIT,              //  seq = more events the watch can take; no reply
     ZP_CMD_EVENT,               //  store -> watch: key [, value]; seq = change's
     ZP_CMD_GAP,                 //  store -> watch: changes lost; seq = next one kept
+    ZP_CMD_TXN,                 //  operations (one frame) -> incr results (8 bytes each)
+    ZP_CMD_SINCE,               //  prefix; seq = since -> entries; FLAG_RESET: all
     ZP_CMD_COUNT                //  Not a command: the number of them
 } zp_command_t;
 
@@ -55,6 +57,42 @@ typedef enum {
 
 //  Header flags
 #define ZP_FLAG_ABSENT      1   //  CAS: expect no key; EVENT: key deleted
+#define ZP_FLAG_MORE        2   //  EVENT: more events of the same batch follow
+#define ZP_FLAG_RESET       4   //  SINCE: the whole state under prefix, not changes
+
+//  Operations in a TXN request's frame: op, key size (1 byte), key, then
+//  a value (4-byte big-endian size, bytes) for SET and REQUIRE, a delta
+//  (8 bytes) for INCR, nothing for DELETE and REQUIRE_ABSENT
+#define ZP_TXN_SET              'S'
+#define ZP_TXN_DELETE           'D'
+#define ZP_TXN_INCR             'I'
+#define ZP_TXN_REQUIRE          'R'
+#define ZP_TXN_REQUIRE_ABSENT   'A'
+
+//  One operation of a TXN request, decoded: pointers into the request
+typedef struct {
+    int op;                     //  ZP_TXN_*
+    const char *key;            //  The key, NOT NUL-terminated
+    size_t key_size;            //  Its length, 1 to ZP_KEY_MAX
+    const byte *value;          //  SET, REQUIRE: the value
+    size_t size;                //  Its size
+    int64_t delta;              //  INCR: the delta
+} zp_txn_op_t;
+
+//  Decode the operation at *cursor (before end) into op and move *cursor
+//  past it. Returns 1, 0 at end, -1 when the bytes are not a valid
+//  operation (unknown op, bad key, truncated, value over ZP_VALUE_MAX).
+int
+    zp__txn_next (const byte **cursor, const byte *end, zp_txn_op_t *op);
+
+//  Validate a whole TXN frame: the number of operations, or -1
+int
+    zp__txn_validate (const byte *data, size_t size);
+
+//  Entries of a SINCE reply: a frame holding a kind byte, a frame holding
+//  the key, then for ZP_SINCE_SET a frame holding the value
+#define ZP_SINCE_SET            'S'
+#define ZP_SINCE_DELETE         'D'
 
 typedef struct {
     uint8_t command;            //  A zp_command_t

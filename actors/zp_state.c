@@ -7,10 +7,22 @@
     carries a sequence number; the handle keeps the highest, which is where
     its watchers start (see "Watch semantics" in zp_state.h).
 
-    A handle can also be a read-only view: a local copy of the state that
-    zp_state_get_when keeps current from a watch and hands to predicates,
-    so that their getters cost no round trip. Every getter goes through
-    s_fetch, which reads either the store or the view.
+    A handle can also be a read-only view: a local copy of the state at one
+    sequence number, made in one round trip (DUMP): zp_state_snapshot, and
+    the view zp_state_get_when keeps current from a watch and hands to
+    predicates, so that their getters cost no round trip. A view refuses
+    writes and watchers with EACCES.
+
+    A handle may keep a replica (zp_state_replicate): a view of the keys
+    under a prefix, with the store's sequence number it is up to date with.
+    A read of a replicated key compares that number with the one the store
+    publishes in the memory it shares with the processes its context forked
+    (zp_shared_t): equal, the store has applied no change since, and the
+    replica answers; else one SINCE round trip brings the replica up to
+    date (the changes since its number, or all of the prefix after a gap).
+    A handle without that memory (zp_state_connect) asks SINCE on every
+    read. Every getter goes through s_fetch, which reads the store, the
+    view, or the replica.
     =========================================================================
 */
 
@@ -27,7 +39,11 @@ struct _zp_state_t {
     uint32_t request_id;        //  Id of the last request
     uint64_t seq;               //  Highest sequence number seen in a reply
     zmsg_t *reply;              //  Payload of the last reply
+    zp_header_t answer;         //  Header of the last reply
     zhashx_t *view;             //  A view's copy of the state: key -> zchunk_t
+    zp_shared_t *shared;        //  The store's published seq, or NULL
+    zp_state_t *replica;        //  A view of the keys under replica_prefix, or NULL
+    char *replica_prefix;       //  The keys the replica copies
 };
 
 
@@ -167,6 +183,8 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
 {
     zmsg_destroy (&self->reply);
     bool watcher = command >= ZP_CMD_WAIT_CHANGE && command <= ZP_CMD_WAIT_AVAILABLE;
+    if (self->view)
+        return zp__fail (EACCES, -1);
     //  A watcher would wait for ever on a store that is gone
     s_monitor_news (self, false);
     if (watcher && !self->connected)
@@ -201,6 +219,7 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
         if (ours) {
             if (answer.seq > self->seq)
                 self->seq = answer.seq;
+            self->answer = answer;
             self->reply = reply;
             if (answer.status != ZP_STATUS_OK)
                 return zp__fail (zp__status_errno (answer.status), -1);
@@ -243,10 +262,16 @@ s_reply_frame (zp_state_t *self, size_t index)
 //  borrowed until the next call on the handle.
 
 static int
+    s_replica_read (zp_state_t *self, const char *key);
+
+static int
 s_fetch (zp_state_t *self, const char *key, const byte **data_p, size_t *size_p)
 {
     if (s_check (self, key) < 0 || !key)
         return zp__fail (EINVAL, -1);
+    int replicated = s_replica_read (self, key);
+    if (replicated)
+        return replicated < 0? -1: s_fetch (self->replica, key, data_p, size_p);
     if (self->view) {
         zchunk_t *chunk = (zchunk_t *) zhashx_lookup (self->view, key);
         if (!chunk)
@@ -363,6 +388,8 @@ zp_state_destroy (zp_state_t **self_p)
     zsock_destroy (&self->dealer);
     zmsg_destroy (&self->reply);
     zhashx_destroy (&self->view);
+    zp_state_destroy (&self->replica);
+    free (self->replica_prefix);
     zcert_destroy (&self->cert);
     free (self->server_key);
     free (self->endpoint);
@@ -558,6 +585,9 @@ zp_state_exists (zp_state_t *self, const char *key)
 {
     if (s_check (self, key) < 0 || !key)
         return zp__fail (EINVAL, false);
+    int replicated = s_replica_read (self, key);
+    if (replicated)
+        return replicated < 0? false: zp_state_exists (self->replica, key);
     if (self->view)
         return zp__fail (0, zhashx_lookup (self->view, key) != NULL);
     if (s_request_key (self, ZP_CMD_EXISTS, key) == 0)
@@ -658,7 +688,7 @@ zp_state_cas_str (zp_state_t *self, const char *key, const char *expected,
 static int
 s_wait (zp_state_t *self, int command, const char *key, const char *value, int timeout_ms)
 {
-    if (s_check (self, key) < 0 || !key || self->view)
+    if (s_check (self, key) < 0 || !key)
         return zp__fail (EINVAL, -1);
     zp_part_t parts [2] = { { key, strlen (key) }, { value, value? strlen (value): 0 } };
     return s_call (self, command, 0, self->seq, parts, value? 2: 1,
@@ -694,10 +724,9 @@ zp_state_get_when_available (zp_state_t *self, const char *key, int timeout_ms)
 
 
 //  --------------------------------------------------------------------------
-//  Predicates run on a view: a snapshot of the whole state at one sequence
-//  number, then kept current by a watch that starts at that number
+//  Views: snapshots, predicates' views and replicas
 
-//  Apply one change to a view; takes the value
+//  Apply one change to a view; takes the value (NULL: the key is deleted)
 static void
 s_view_apply (zp_state_t *view, const char *key, zchunk_t **value_p)
 {
@@ -708,42 +737,200 @@ s_view_apply (zp_state_t *view, const char *key, zchunk_t **value_p)
     *value_p = NULL;
 }
 
-//  A view of the whole state as of now; NULL with errno
-static zp_state_t *
-s_snapshot (zp_state_t *self)
+//  Apply a key frame and a value frame (NULL: a delete) of the last reply
+//  to a view; -1 with ENOMEM
+static int
+s_view_apply_frames (zp_state_t *view, zframe_t *key, zframe_t *value)
 {
+    char *name = zframe_strdup (key);
+    zchunk_t *chunk = value? zchunk_new (zframe_data (value), zframe_size (value)): NULL;
+    int rc = name && (chunk || !value)? 0: zp__fail (ENOMEM, -1);
+    if (rc == 0)
+        s_view_apply (view, name, &chunk);
+    zchunk_destroy (&chunk);
+    zstr_free (&name);
+    return rc;
+}
+
+zp_state_t *
+zp_state_snapshot (zp_state_t *self, const char *prefix)
+{
+    prefix = prefix? prefix: "";
+    size_t prefix_size = strnlen (prefix, ZP_KEY_MAX + 1);
+    if (s_check (self, NULL) < 0 || prefix_size > ZP_KEY_MAX)
+        return zp__fail (EINVAL, NULL);
     zp_state_t *view = s_view_new ();
     if (!view)
         return zp__fail (ENOMEM, NULL);
-    zp_part_t part = { "", 0 };
-    if (s_request (self, ZP_CMD_DUMP, 0, &part, 1) < 0) {
+    int rc = 0;
+    if (self->view) {
+        //  A view of a view: a local copy
+        for (zchunk_t *chunk = (zchunk_t *) zhashx_first (self->view); chunk && rc == 0;
+             chunk = (zchunk_t *) zhashx_next (self->view)) {
+            const char *key = (const char *) zhashx_cursor (self->view);
+            if (strncmp (key, prefix, prefix_size) != 0)
+                continue;
+            zchunk_t *copy = zchunk_dup (chunk);
+            if (copy)
+                s_view_apply (view, key, &copy);
+            else
+                rc = zp__fail (ENOMEM, -1);
+        }
+    }
+    else {
+        //  One round trip: every key and value under prefix, at one seq
+        zp_part_t part = { prefix, prefix_size };
+        rc = s_request (self, ZP_CMD_DUMP, 0, &part, 1);
+        zframe_t *key = rc == 0? zmsg_first (self->reply): NULL;
+        while (key && rc == 0) {
+            zframe_t *value = zmsg_next (self->reply);
+            rc = value? s_view_apply_frames (view, key, value): zp__fail (EPROTO, -1);
+            key = zmsg_next (self->reply);
+        }
+    }
+    view->seq = self->view? self->seq: self->answer.seq;
+    if (rc < 0) {
+        int saved = errno;
         zp_state_destroy (&view);
-        return NULL;
+        return zp__fail (saved, NULL);
     }
-    zframe_t *key = zmsg_first (self->reply);
-    while (key) {
-        zframe_t *value = zmsg_next (self->reply);
-        char *name = zframe_strdup (key);
-        zchunk_t *chunk = value? zchunk_new (zframe_data (value), zframe_size (value)): NULL;
-        if (name && chunk)
-            s_view_apply (view, name, &chunk);
-        zchunk_destroy (&chunk);
-        zstr_free (&name);
-        key = zmsg_next (self->reply);
-    }
-    view->seq = self->seq;
     return view;
 }
+
+
+//  --------------------------------------------------------------------------
+//  Replicas
+
+//  Bring the replica up to date in one round trip: the changes under its
+//  prefix since its seq, or (reset, or the store's choice after a gap) all
+//  the keys under it. 0, or -1 with errno; on failure the replica is reset
+//  at the next read.
+static int
+s_replica_update (zp_state_t *self, bool reset)
+{
+    zp_state_t *replica = self->replica;
+    zp_part_t part = { self->replica_prefix, strlen (self->replica_prefix) };
+    if (s_call (self, ZP_CMD_SINCE, reset? ZP_FLAG_RESET: 0, replica->seq, &part, 1,
+                zp__deadline (self->timeout), ENOTCONN) < 0)
+        return -1;
+    if (self->answer.flags & ZP_FLAG_RESET)
+        zhashx_purge (replica->view);
+    int rc = 0;
+    //  Entries: kind, key [, value]
+    zframe_t *kind = zmsg_first (self->reply);
+    while (kind && rc == 0) {
+        bool set = zframe_size (kind) == 1 && *zframe_data (kind) == ZP_SINCE_SET;
+        bool deleted = zframe_size (kind) == 1 && *zframe_data (kind) == ZP_SINCE_DELETE;
+        zframe_t *key = zmsg_next (self->reply);
+        zframe_t *value = set? zmsg_next (self->reply): NULL;
+        if (!key || (!set && !deleted) || (set && !value))
+            rc = zp__fail (EPROTO, -1);
+        else
+            rc = s_view_apply_frames (replica, key, value);
+        kind = zmsg_next (self->reply);
+    }
+    //  A replica that could not take it all starts again from nothing
+    replica->seq = rc == 0? self->answer.seq: 0;
+    return rc;
+}
+
+//  A read of key on self: 0 when the replica does not hold key's prefix;
+//  1 when it does and is up to date (read from self->replica); -1 with
+//  errno when it could not be brought up to date
+static int
+s_replica_read (zp_state_t *self, const char *key)
+{
+    if (!self->replica
+    ||  strncmp (key, self->replica_prefix, strlen (self->replica_prefix)) != 0)
+        return 0;
+    //  The store publishes its seq before it answers a write: a write that
+    //  returned anywhere before this read began shows here
+    if (self->shared && self->replica->seq
+    &&  __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE) == self->replica->seq)
+        return 1;
+    return s_replica_update (self, self->replica->seq == 0) < 0? -1: 1;
+}
+
+int
+zp_state_replicate (zp_state_t *self, const char *prefix)
+{
+    prefix = prefix? prefix: "";
+    if (s_check (self, NULL) < 0 || strnlen (prefix, ZP_KEY_MAX + 1) > ZP_KEY_MAX)
+        return zp__fail (EINVAL, -1);
+    if (self->view)
+        return zp__fail (EACCES, -1);
+    zp_state_t *replica = s_view_new ();
+    char *copy = strdup (prefix);
+    if (!replica || !copy) {
+        zp_state_destroy (&replica);
+        free (copy);
+        return zp__fail (ENOMEM, -1);
+    }
+    zp_state_destroy (&self->replica);
+    free (self->replica_prefix);
+    self->replica = replica;
+    self->replica_prefix = copy;
+    if (s_replica_update (self, true) < 0) {
+        int saved = errno;
+        zp_state_destroy (&self->replica);
+        zstr_free (&self->replica_prefix);
+        return zp__fail (saved, -1);
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Internals for zp_ctx, zp_worker, zp_watch and zp_txn
+
+void
+zp__state_share (zp_state_t *self, zp_shared_t *shared)
+{
+    if (self)
+        self->shared = shared;
+}
+
+zp_shared_t *
+zp__state_shared (zp_state_t *self)
+{
+    return self? self->shared: NULL;
+}
+
+bool
+zp__state_is_view (zp_state_t *self)
+{
+    return self && self->view;
+}
+
+int
+zp__state_write (zp_state_t *self, int command, const zp_part_t *parts, size_t nparts,
+                 zframe_t **frame_p)
+{
+    if (s_check (self, NULL) < 0)
+        return -1;
+    if (s_request (self, command, 0, parts, nparts) < 0)
+        return -1;
+    *frame_p = s_reply_frame (self, 0);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Predicates run on a view: a snapshot of the whole state at one sequence
+//  number, then kept current by a watch that starts at that number; the
+//  changes of a batch are applied together before the predicate runs again
 
 int
 zp_state_get_when (zp_state_t *self, zp_predicate_fn *predicate, void *arg, int timeout_ms)
 {
-    if (s_check (self, NULL) < 0 || !predicate || self->view)
+    if (s_check (self, NULL) < 0 || !predicate)
         return zp__fail (EINVAL, -1);
+    if (self->view)
+        return zp__fail (EACCES, -1);
     int64_t deadline = zp__deadline (timeout_ms);
     int rc = -1;
     while (rc < 0) {
-        zp_state_t *view = s_snapshot (self);
+        zp_state_t *view = zp_state_snapshot (self, NULL);
         if (!view)
             return -1;
         zp_watch_t *watch = NULL;
@@ -752,16 +939,19 @@ zp_state_get_when (zp_state_t *self, zp_predicate_fn *predicate, void *arg, int 
         else
             watch = zp__watch_new_from (self, "", view->seq);
         while (watch) {
+            //  Take every change that is already here, and the rest of a
+            //  batch begun (never half of one), then ask once
+            size_t applied = 0;
+            bool more = false;
             char *key;
             zchunk_t *value;
-            if (zp_watch_next_bytes (watch, &key, &value, zp__remaining (deadline)) < 0)
-                break;
-            //  Take every change that is already here, then ask once
-            do {
+            while (zp__watch_next (watch, &key, &value, &more,
+                                   applied == 0 || more? zp__remaining (deadline): 0) == 0) {
                 s_view_apply (view, key, &value);
                 zstr_free (&key);
-            } while (zp_watch_next_bytes (watch, &key, &value, 0) == 0);
-            if (errno != ETIMEDOUT)
+                applied++;
+            }
+            if (errno != ETIMEDOUT || applied == 0 || more)
                 break;
             if (predicate (view, arg)) {
                 rc = 0;

@@ -50,6 +50,7 @@ typedef struct {
     size_t nframes;             //  Frames in it
     zp_header_t header;         //  Its decoded header
     size_t malformed;           //  Malformed requests seen (logged sparsely)
+    zp_shared_t *shared;        //  Where the last seq is published, or NULL
 } self_t;
 
 static void
@@ -68,6 +69,7 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     if (!self)
         return NULL;
     self->pipe = pipe;
+    self->shared = args->shared;
     uint64_t capacity = ZP_LOG_CHANGES;
     const char *wanted = getenv ("ZPROC_LOG_CHANGES");
     if (wanted && atol (wanted) > 0)
@@ -269,15 +271,16 @@ s_log_append (self_t *self, zp_change_t *change)
         s_log_drop_oldest (self);
 }
 
-//  The first change in the log after seq `after` whose key equals (or, with
-//  prefix, starts with) key; NULL when the log holds none
+//  The first change in the log after seq `after`, up to seq `last`, whose
+//  key equals (or, with prefix, starts with) key; NULL when the log holds none
 static zp_change_t *
-s_log_find (self_t *self, uint64_t after, const char *key, size_t key_size, bool prefix)
+s_log_find (self_t *self, uint64_t after, uint64_t last, const char *key, size_t key_size,
+            bool prefix)
 {
     if (self->log_oldest == 0)
         return NULL;
     uint64_t seq = after + 1 > self->log_oldest? after + 1: self->log_oldest;
-    for (; seq <= self->seq; seq++) {
+    for (; seq <= last && seq <= self->seq; seq++) {
         zp_change_t *change = self->log [seq & self->log_mask];
         if (prefix? change->key_size >= key_size && memcmp (change->key, key, key_size) == 0
                   : change->key_size == key_size && memcmp (change->key, key, key_size) == 0)
@@ -319,6 +322,12 @@ s_stream_send (self_t *self, stream_t *stream, zp_change_t *change, uint64_t gap
     zp_header_t header = { .command = change? ZP_CMD_EVENT: ZP_CMD_GAP };
     header.seq = change? change->seq: gap_seq;
     header.flags = change && change->deleted? ZP_FLAG_ABSENT: 0;
+    //  More of its batch for this stream: the reader waits for them before
+    //  it acts, so it never acts on half a batch
+    if (change && change->batch_end > change->seq
+    &&  s_log_find (self, change->seq, change->batch_end, stream->prefix,
+                    stream->prefix_size, true))
+        header.flags |= ZP_FLAG_MORE;
     zmq_send (router, zframe_data (stream->routing_id), zframe_size (stream->routing_id),
               ZMQ_DONTWAIT | ZMQ_SNDMORE);
     s_send_header (router, &header, change != NULL);
@@ -340,7 +349,7 @@ s_stream_catch_up (self_t *self, stream_t *stream)
             stream->cursor = self->log_oldest - 1;
             continue;
         }
-        zp_change_t *change = s_log_find (self, stream->cursor, stream->prefix,
+        zp_change_t *change = s_log_find (self, stream->cursor, self->seq, stream->prefix,
                                           stream->prefix_size, true);
         if (!change) {
             stream->cursor = self->seq;
@@ -368,24 +377,27 @@ s_stream_lookup (self_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  Apply a change: number it, put it in the map and the log, hand it to
-//  the streams and the registry. Returns the status for the client.
+//  Changes: each is numbered, put in the map and the log, published, and
+//  handed to the streams and the registry
 
-static int
-s_apply (self_t *self, const char *key, const void *value, size_t size, bool deleted)
+//  Commit a change numbered self->seq + 1 (takes it); in a batch, the
+//  streams catch up once the whole batch is in (s_txn)
+static void
+s_commit (self_t *self, zp_change_t *change, bool batch)
 {
-    zp_change_t *change = zp__change_new (self->seq + 1, key, strlen (key), value, size, deleted);
-    if (!change)
-        return ZP_STATUS_TOO_LARGE;
-    self->seq++;
+    self->seq = change->seq;
     //  The map's key is the change's own copy: a new value comes with a new
     //  key, so the old entry goes and the new one comes in
-    zhashx_delete (self->map, key);
-    if (!deleted)
+    zhashx_delete (self->map, change->key);
+    if (!change->deleted)
         zhashx_insert (self->map, change->key, zp__change_ref (change));
     s_log_append (self, change);
+    //  Published before any reply to the request that made the change, so a
+    //  write that returned is seen by every reader of the shared page
+    if (self->shared)
+        __atomic_store_n (&self->shared->seq, self->seq, __ATOMIC_RELEASE);
 
-    stream_t *stream = (stream_t *) zlistx_first (self->streams);
+    stream_t *stream = batch? NULL: (stream_t *) zlistx_first (self->streams);
     while (stream) {
         //  A stream that is behind catches up from the log when credit comes
         if (stream->cursor + 1 == change->seq) {
@@ -404,10 +416,21 @@ s_apply (self_t *self, const char *key, const void *value, size_t size, bool del
     //  (never waiting: at shutdown the registry may be gone already)
     byte kind = 'C';
     void *feed = zsock_resolve (self->feed);
-    if (!zhashx_lookup (self->watched, key)
+    if (!zhashx_lookup (self->watched, change->key)
     ||  zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
     ||  zmq_send (feed, &change, sizeof (change), ZMQ_DONTWAIT) < 0)
         zp__change_unref (&change);
+}
+
+//  Apply one change: number it, put it in the map and the log, hand it to
+//  the streams and the registry. Returns the status for the client.
+static int
+s_apply (self_t *self, const char *key, const void *value, size_t size, bool deleted)
+{
+    zp_change_t *change = zp__change_new (self->seq + 1, key, strlen (key), value, size, deleted);
+    if (!change)
+        return ZP_STATUS_TOO_LARGE;
+    s_commit (self, change, false);
     return ZP_STATUS_OK;
 }
 
@@ -526,6 +549,194 @@ s_cas (self_t *self, const char *key)
                                        s_frame_size (self, 3), false));
 }
 
+//  Reply to the request being handled with status, the store's seq, flags
+//  and nparts frames
+static void
+s_reply_parts (self_t *self, int status, int flags, const zp_part_t *parts, size_t nparts)
+{
+    void *router = zsock_resolve (self->router);
+    zp_header_t header = self->header;
+    header.status = (uint8_t) status;
+    header.flags = (uint8_t) flags;
+    header.seq = self->seq;
+    zmq_msg_send (&self->frames [0], router, ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    s_send_header (router, &header, nparts > 0);
+    for (size_t index = 0; index < nparts; index++)
+        s_send_data (router, parts [index].data, parts [index].size, index + 1 < nparts);
+}
+
+//  A batch's changes are prepared in full before the first is committed:
+//  a failure leaves the store as it was
+typedef struct {
+    zp_change_t **changes;      //  Changes to commit, in order
+    size_t count;               //  How many
+    byte *results;              //  New value of each incr, 8 bytes each
+    size_t incrs;               //  How many
+    zhashx_t *pending;          //  key -> its last change in the batch (borrowed)
+} batch_t;
+
+static void
+s_batch_free (batch_t *batch)
+{
+    for (size_t index = 0; index < batch->count; index++)
+        zp__change_unref (&batch->changes [index]);
+    free (batch->changes);
+    free (batch->results);
+    zhashx_destroy (&batch->pending);
+}
+
+//  The current value of key, as the batch leaves it so far: a change (NULL
+//  or deleted: absent)
+static zp_change_t *
+s_batch_lookup (self_t *self, batch_t *batch, const char *key)
+{
+    zp_change_t *change = (zp_change_t *) zhashx_lookup (batch->pending, key);
+    return change? change: (zp_change_t *) zhashx_lookup (self->map, key);
+}
+
+//  Prepare one operation of a batch; returns a status
+static int
+s_batch_add (self_t *self, batch_t *batch, const zp_txn_op_t *op)
+{
+    char key [ZP_KEY_MAX + 1];
+    memcpy (key, op->key, op->key_size);
+    key [op->key_size] = 0;
+    zp_change_t *current = s_batch_lookup (self, batch, key);
+    if (current && current->deleted)
+        current = NULL;
+    if (op->op == ZP_TXN_REQUIRE)
+        return s_value_equals (current, op->value, op->size)? ZP_STATUS_OK: ZP_STATUS_CONFLICT;
+    if (op->op == ZP_TXN_REQUIRE_ABSENT)
+        return current? ZP_STATUS_CONFLICT: ZP_STATUS_OK;
+    if (s_key_reserved (key))
+        return ZP_STATUS_DENIED;
+    if (op->op == ZP_TXN_DELETE && !current)
+        return ZP_STATUS_OK;            //  Nothing to delete: no change
+    char text [24];
+    const void *value = op->value;
+    size_t size = op->size;
+    if (op->op == ZP_TXN_INCR) {
+        int64_t number = 0;
+        if ((current && !zp__parse_int (current->value, current->size, &number))
+        ||  __builtin_add_overflow (number, op->delta, &number))
+            return ZP_STATUS_INVALID;
+        size = (size_t) snprintf (text, sizeof text, "%" PRId64, number);
+        value = text;
+        zp__put_uint64 (batch->results + 8 * batch->incrs++, (uint64_t) number);
+    }
+    zp_change_t *change = zp__change_new (0, key, op->key_size, value, size,
+                                          op->op == ZP_TXN_DELETE);
+    if (!change)
+        return ZP_STATUS_TOO_LARGE;
+    batch->changes [batch->count++] = change;
+    zhashx_update (batch->pending, change->key, change);
+    return ZP_STATUS_OK;
+}
+
+//  TXN: every operation or none; the changes take consecutive seqs
+static void
+s_txn (self_t *self)
+{
+    const byte *data = self->nframes == 3? (const byte *) s_frame_data (self, 2): NULL;
+    int count = data? zp__txn_validate (data, s_frame_size (self, 2)): -1;
+    if (count < 0) {
+        s_reply_status (self, ZP_STATUS_PROTOCOL);
+        return;
+    }
+    batch_t batch = { NULL };
+    batch.changes = (zp_change_t **) malloc ((size_t) count * sizeof (zp_change_t *) + 1);
+    batch.results = (byte *) malloc ((size_t) count * 8 + 1);
+    batch.pending = zhashx_new ();
+    int status = batch.changes && batch.results && batch.pending? ZP_STATUS_OK
+                                                                : ZP_STATUS_TOO_LARGE;
+    if (batch.pending) {
+        zhashx_set_key_duplicator (batch.pending, NULL);
+        zhashx_set_key_destructor (batch.pending, NULL);
+    }
+    const byte *cursor = data;
+    const byte *end = data + s_frame_size (self, 2);
+    zp_txn_op_t op;
+    while (status == ZP_STATUS_OK && zp__txn_next (&cursor, end, &op) == 1)
+        status = s_batch_add (self, &batch, &op);
+    zhashx_destroy (&batch.pending);
+    if (status == ZP_STATUS_OK) {
+        uint64_t batch_end = self->seq + batch.count;
+        for (size_t index = 0; index < batch.count; index++) {
+            zp_change_t *change = batch.changes [index];
+            batch.changes [index] = NULL;
+            change->seq = self->seq + 1;
+            change->batch_end = batch_end;
+            s_commit (self, change, true);
+        }
+        //  The whole batch is in: now the streams take it
+        for (stream_t *stream = (stream_t *) zlistx_first (self->streams); stream;
+             stream = (stream_t *) zlistx_next (self->streams))
+            s_stream_catch_up (self, stream);
+        zp_part_t results = { batch.results, batch.incrs * 8 };
+        s_reply_parts (self, ZP_STATUS_OK, 0, &results, batch.incrs? 1: 0);
+    }
+    else
+        s_reply_status (self, status);
+    s_batch_free (&batch);
+}
+
+//  SINCE: bring a replica up to date. The keys under the prefix that
+//  changed since the request's seq, each with its value now (or deleted);
+//  or, when asked (FLAG_RESET) or when the log no longer reaches back that
+//  far, every key under the prefix, flagged RESET. Either way the reply is
+//  the state under the prefix at the store's seq, whole.
+static void
+s_since (self_t *self)
+{
+    if (self->nframes != 3) {
+        s_reply_status (self, ZP_STATUS_PROTOCOL);
+        return;
+    }
+    const char *prefix = (const char *) s_frame_data (self, 2);
+    size_t prefix_size = s_frame_size (self, 2);
+    uint64_t since = self->header.seq;
+    bool reset = (self->header.flags & ZP_FLAG_RESET) || since > self->seq
+              || (since < self->seq && since + 1 < self->log_oldest);
+    static const byte kinds [] = { ZP_SINCE_SET, ZP_SINCE_DELETE };
+    size_t max = 0;
+    zp_part_t *parts = NULL;
+    size_t nparts = 0;
+    uint64_t seq = since;
+    while (true) {
+        //  The next entry: from the map on a reset, else from the log, where
+        //  only a key's last change counts
+        zp_change_t *change;
+        if (reset)
+            change = (zp_change_t *) (seq++ == since? zhashx_first (self->map)
+                                                    : zhashx_next (self->map));
+        else
+            change = ++seq <= self->seq? self->log [seq & self->log_mask]: NULL;
+        if (!change)
+            break;
+        if (change->key_size < prefix_size || memcmp (change->key, prefix, prefix_size) != 0)
+            continue;
+        zp_change_t *now = reset? change: (zp_change_t *) zhashx_lookup (self->map, change->key);
+        if (change->deleted? now != NULL: now != change)
+            continue;
+        if (nparts + 3 > max) {
+            max = max? max * 2: 48;
+            zp_part_t *grown = (zp_part_t *) realloc (parts, max * sizeof (zp_part_t));
+            if (!grown) {
+                free (parts);
+                s_reply_status (self, ZP_STATUS_TOO_LARGE);
+                return;
+            }
+            parts = grown;
+        }
+        parts [nparts++] = (zp_part_t) { &kinds [change->deleted], 1 };
+        parts [nparts++] = (zp_part_t) { change->key, change->key_size };
+        if (!change->deleted)
+            parts [nparts++] = (zp_part_t) { change->value, change->size };
+    }
+    s_reply_parts (self, ZP_STATUS_OK, reset? ZP_FLAG_RESET: 0, parts, nparts);
+    free (parts);
+}
+
 //  The keys under the prefix in frame 2, sorted
 static zlistx_t *
 s_keys_under (self_t *self)
@@ -618,7 +829,7 @@ s_wait_change (self_t *self, const char *key)
     uint64_t baseline = self->header.seq;
     zp_change_t *change = NULL;
     if (baseline < self->seq) {
-        change = s_log_find (self, baseline, key, strlen (key), false);
+        change = s_log_find (self, baseline, self->seq, key, strlen (key), false);
         if (change && baseline + 1 < self->log_oldest) {
             zp_change_t *current = (zp_change_t *) zhashx_lookup (self->map, key);
             if (current)
@@ -789,6 +1000,8 @@ s_handle_request (self_t *self, size_t count)
         case ZP_CMD_WATCH:          s_watch (self); break;
         case ZP_CMD_CREDIT:         s_credit (self); break;
         case ZP_CMD_CANCEL:         s_cancel (self); break;
+        case ZP_CMD_TXN:            s_txn (self); break;
+        case ZP_CMD_SINCE:          s_since (self); break;
         default:
             s_log_malformed (self, "unknown command");
             s_reply_status (self, ZP_STATUS_PROTOCOL);

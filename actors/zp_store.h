@@ -27,6 +27,7 @@ typedef struct {
     const char *feed;           //  inproc endpoint shared with the registry
     const char *sys;            //  inproc endpoint for zproc's own writes
     zcert_t *cert;              //  Server certificate when CURVE is on, else NULL
+    zp_shared_t *shared;        //  Where to publish the last seq, or NULL
 } zp_store_args_t;
 
 void

@@ -21,6 +21,7 @@ struct _zp_watch_t {
     uint64_t seq;               //  Change last returned
     uint32_t taken;             //  Changes taken since we last gave credit
     bool lost;                  //  The connection was lost: no more changes
+    bool more;                  //  More changes of the last one's batch follow
 };
 
 
@@ -80,6 +81,8 @@ zp_watch_new (zp_state_t *state, const char *prefix)
 {
     if (!state || (prefix && strlen (prefix) > ZP_KEY_MAX))
         return zp__fail (EINVAL, NULL);
+    if (zp__state_is_view (state))
+        return zp__fail (EACCES, NULL);
     return zp__watch_new_from (state, prefix? prefix: "", zp_state_seq (state));
 }
 
@@ -110,7 +113,8 @@ zp_watch_destroy (zp_watch_t **self_p)
 //  The next change
 
 int
-zp_watch_next_bytes (zp_watch_t *self, char **key_p, zchunk_t **value_p, int timeout_ms)
+zp__watch_next (zp_watch_t *self, char **key_p, zchunk_t **value_p, bool *more_p,
+                int timeout_ms)
 {
     if (!self || !key_p)
         return zp__fail (EINVAL, -1);
@@ -153,6 +157,9 @@ zp_watch_next_bytes (zp_watch_t *self, char **key_p, zchunk_t **value_p, int tim
             return zp__fail (EAGAIN, -1);
         }
         self->seq = header.seq;
+        self->more = (header.flags & ZP_FLAG_MORE) != 0;
+        if (more_p)
+            *more_p = self->more;
         zframe_t *key = zmsg_next (event);
         zframe_t *value = zmsg_next (event);
         *key_p = key? zframe_strdup (key): NULL;
@@ -161,6 +168,12 @@ zp_watch_next_bytes (zp_watch_t *self, char **key_p, zchunk_t **value_p, int tim
         zmsg_destroy (&event);
         return 0;
     }
+}
+
+int
+zp_watch_next_bytes (zp_watch_t *self, char **key_p, zchunk_t **value_p, int timeout_ms)
+{
+    return zp__watch_next (self, key_p, value_p, NULL, timeout_ms);
 }
 
 int
@@ -175,6 +188,12 @@ zp_watch_next (zp_watch_t *self, char **key_p, char **value_p, int timeout_ms)
         zchunk_destroy (&chunk);
     }
     return 0;
+}
+
+bool
+zp_watch_batch_more (zp_watch_t *self)
+{
+    return self && self->more;
 }
 
 uint64_t

@@ -103,7 +103,8 @@ s_help (void)
 "                   stderr and goes on.\n"
 "  dump [--json]    Print every key and its value as \"KEY<TAB>VALUE\" lines,\n"
 "                   or with --json as one JSON object; bytes that are not\n"
-"                   UTF-8 are escaped as \\u00XX (the byte as Latin-1).\n"
+"                   UTF-8 are escaped as \\u00XX (the byte as Latin-1). The\n"
+"                   dump is a snapshot: the state at one moment, whole.\n"
 "\n"
 "Keys are 1 to 255 bytes; \"$proc/NAME/...\" keys are the context's process\n"
 "notices, which clients can read and watch but not write.\n"
@@ -386,20 +387,23 @@ s_json_string (const byte *data, size_t size)
 static int
 s_cmd_dump (tool_t *self)
 {
-    zlistx_t *keys = zp_state_keys (self->state, NULL);
-    if (!keys)
-        return s_fail (self, "dump", errno);
+    //  One round trip: every key and value at one sequence number
+    zp_state_t *view = zp_state_snapshot (self->state, NULL);
+    zlistx_t *keys = view? zp_state_keys (view, NULL): NULL;
+    if (!keys) {
+        int saved = errno;
+        zp_state_destroy (&view);
+        return s_fail (self, "dump", saved);
+    }
     int rc = 0;
     bool first = true;
     if (self->json)
         fputc ('{', stdout);
     for (const char *key = (const char *) zlistx_first (keys); key && rc == 0;
          key = (const char *) zlistx_next (keys)) {
-        zchunk_t *value = zp_state_get_bytes (self->state, key);
+        zchunk_t *value = zp_state_get_bytes (view, key);
         if (!value) {
-            //  Deleted since we listed the keys: it is not in the state now
-            if (errno != ENOENT)
-                rc = s_fail_key (self, "dump: get", key, errno);
+            rc = s_fail_key (self, "dump: get", key, errno);
             continue;
         }
         if (self->json) {
@@ -418,6 +422,7 @@ s_cmd_dump (tool_t *self)
         zchunk_destroy (&value);
     }
     zlistx_destroy (&keys);
+    zp_state_destroy (&view);
     if (rc)
         return rc;
     if (self->json)

@@ -147,13 +147,48 @@ int
 
 //  Block until predicate (view, arg) returns true. The predicate runs in the
 //  caller's process on a consistent read-only view of the state: first on
-//  the state as it is now, then again after each change. On the view, the
-//  getters, exists, keys and size work without round trips; writes fail
-//  with EACCES. Returns 0, or -1 with ETIMEDOUT, EINTR, EINVAL, ENOTCONN,
-//  EAGAIN (changes came faster than the change log could hold).
+//  the state as it is now, then again after each change (after the whole
+//  of a batch: a view never holds half of one). On the view, the getters,
+//  exists, keys and size work without round trips; writes and watchers
+//  fail with EACCES. Returns 0, or -1 with ETIMEDOUT, EINTR, EINVAL,
+//  ENOTCONN, EACCES (self is a view).
 int
     zp_state_get_when (zp_state_t *self, zp_predicate_fn *predicate, void *arg,
                        int timeout_ms);
+
+//  A read-only view of every key under prefix (NULL or "" = all) and its
+//  value, at one sequence number (zp_state_seq of the view), copied in one
+//  round trip; a snapshot never holds half of a batch. The getters, exists,
+//  keys and size work on the view without round trips (size counts the
+//  view's keys); writes, watchers, zp_watch_new, zp_state_replicate and a
+//  commit of a batch on it fail with EACCES. The caller destroys the view
+//  with zp_state_destroy; it does not depend on self. The view holds a copy
+//  of every value: about 150 bytes per key plus the key and the value.
+//  NULL with errno: EINVAL (bad prefix), ENOMEM, ENOTCONN, EINTR.
+zp_state_t *
+    zp_state_snapshot (zp_state_t *self, const char *prefix);
+
+//  Keep a local copy (a replica) of the keys under prefix (NULL or "" =
+//  all) in this handle, so that a getter (get_str, get_int, get_double,
+//  get_bytes, exists) of a key under prefix answers without a round trip
+//  while the store has applied no change since the replica was last brought
+//  up to date, and brings it up to date in one round trip otherwise (the
+//  changes since, or the whole prefix again when the store's change log no
+//  longer holds them). Reads stay linearizable: a read that begins after a
+//  write returned, in any process, sees that write or a later one.
+//  "No change since" is one read of memory that the store shares with the
+//  handles of its context and of the workers it forked (zp_ctx_state,
+//  zp_worker_state); any other handle (zp_state_connect, other hosts) has
+//  none, and pays one round trip per read, still correct. A change
+//  anywhere in the store, under prefix or not, costs the next read of the
+//  replica that round trip. Writes through the handle go to the store as
+//  always. Calling it again replaces the prefix; the replica lives as long
+//  as the handle. Memory: a copy of every key and value under prefix, plus
+//  about 150 bytes per key (doc/RATIONALE.md). Returns 0 (the replica is
+//  up to date), or -1 with errno and no replica: EINVAL (bad prefix),
+//  EACCES (self is a view), ENOMEM, ENOTCONN, EINTR.
+int
+    zp_state_replicate (zp_state_t *self, const char *prefix);
 
 #ifdef __cplusplus
 }

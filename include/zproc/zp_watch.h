@@ -19,7 +19,7 @@ extern "C" {
 //  Watch the keys under prefix (NULL or "" = all keys) through the store
 //  that state talks to. The watch has its own socket; state may be used
 //  while the watch lives. Returns a watch the caller destroys, or NULL with
-//  errno: EINVAL, ENOTCONN, EINTR.
+//  errno: EINVAL, ENOTCONN, EINTR, EACCES (state is a read-only view).
 zp_watch_t *
     zp_watch_new (zp_state_t *state, const char *prefix);
 
@@ -43,6 +43,12 @@ int
 //  The sequence number of the change last returned by zp_watch_next.
 uint64_t
     zp_watch_seq (zp_watch_t *self);
+
+//  True when the change last returned was made by a batch (zp_txn) and
+//  more changes of that batch under the watch's prefix come next: a reader
+//  that wants never to act on half a batch reads on until this is false.
+bool
+    zp_watch_batch_more (zp_watch_t *self);
 
 //  The watch's socket, owned by the watch, for zpoller/zloop: readable when
 //  a change is waiting. Read it with zp_watch_next.

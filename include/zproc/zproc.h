@@ -74,6 +74,7 @@ typedef struct _zp_worker_t zp_worker_t;
 typedef struct _zp_proc_t zp_proc_t;
 typedef struct _zp_watch_t zp_watch_t;
 typedef struct _zp_pool_t zp_pool_t;
+typedef struct _zp_txn_t zp_txn_t;
 
 //  The body of a worker process; props is the parent's pointer, read
 //  through fork's copy of memory. When it returns the worker exits with 0.
@@ -85,6 +86,7 @@ typedef bool (zp_predicate_fn) (zp_state_t *view, void *arg);
 
 #include "zp_state.h"
 #include "zp_watch.h"
+#include "zp_txn.h"
 #include "zp_worker.h"
 #include "zp_proc.h"
 #include "zp_ctx.h"
