@@ -165,6 +165,10 @@ TEST_DECLARE (example_ctrlc)
 //  test-util.c
 TEST_DECLARE (util_strerror)
 TEST_DECLARE (util_version)
+//  test-docs.c
+TEST_DECLARE (docs_man_pages)
+TEST_DECLARE (docs_environment)
+TEST_DECLARE (docs_versions)
 
 TEST_LIST_START
     TEST_ENTRY (ctx_new_destroy, 10000)
@@ -307,6 +311,9 @@ TEST_LIST_START
     TEST_ENTRY (example_ctrlc, 40000)
     TEST_ENTRY (util_strerror, 10000)
     TEST_ENTRY (util_version, 10000)
+    TEST_ENTRY (docs_man_pages, 10000)
+    TEST_ENTRY (docs_environment, 10000)
+    TEST_ENTRY (docs_versions, 10000)
 TEST_LIST_END
 
 #endif
