@@ -287,4 +287,7 @@ void
 int
     zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline);
 
+//  The direct lane's framing (zp_lane.c)
+#include "zp_lane.h"
+
 #endif
