@@ -5,6 +5,8 @@
 #    get and set round trips, one client, one call at a time (us)
 #    incr on one key by 8 clients at once, unpipelined (ops/s), final count
 #    watch wake-up: a change in one process seen by another (us)
+#    replica read of an unchanged key (us), against a GET
+#    batches of 16 incr by 8 clients (incr/s), against unpipelined INCR
 #  zproc's figures come from bench/zproc-bench --json --no-1m; Redis runs on a
 #  unix socket in a temporary directory, driven by redis-benchmark and by
 #  bench/redis-watch.c (built here with gcc and libhiredis); Python's come
@@ -23,6 +25,8 @@ and prints one table with the ratios:
   get / set round trip, one client, one call at a time     (us)
   incr on one key by 8 clients at once, final count checked (ops/s)
   watch wake-up: set in one process, seen in another        (us)
+  replica read of an unchanged key, against a GET           (us)
+  batches of 16 incr by 8 clients, against INCR             (incr/s)
 zproc: bench/zproc-bench --json --no-1m (built with make when needed).
 Redis: redis-server on a unix socket in a temporary directory (stopped at the
 end), redis-benchmark, and bench/redis-watch.c on libhiredis.
@@ -379,6 +383,9 @@ rows = [
     ("incr, 8 clients, one key (ops/s)", "incr_ops_8", redis["incr"], python.get("incr")),
     ("incr final count exact", "incr_count_ok", redis["incr_exact"], python.get("incr_exact")),
     ("watch wake-up (us)", "wake_rt", redis["wake"], python.get("wake")),
+    ("replica get, unchanged key (us)", "replica_get_rt", redis["get"], python.get("get")),
+    ("batches of 16 incr, 8 clients (incr/s)", "txn_incr_ops_8", redis["incr"],
+     python.get("incr")),
 ]
 unix_us = zproc.get("raw_unix_rt")
 
@@ -387,6 +394,8 @@ def cell(value, exact):
         return "n/a"
     if exact:
         return "yes" if value else "NO"
+    if value < 1:
+        return "%.3f" % value
     return "%.0f" % value if value >= 1000 else "%.1f" % value
 
 def ratio(value, other, exact):
@@ -424,7 +433,10 @@ between two processes (raw_unix_rt of the same zproc-bench run, %s us): a
 latency over it, a throughput's time of one operation over it.
 zproc: bench/zproc-bench --json --no-1m: get_rt, set_rt (medians, one worker),
   incr_ops_8 and incr_count_ok (8 workers), wake_rt (set -> get_when_change
-  ping-pong between two workers / 2).
+  ping-pong between two workers / 2), replica_get_rt (a worker's get of an
+  unchanged key through zp_state_replicate: no round trip; against a GET),
+  txn_incr_ops_8 (8 workers committing zp_txn batches of 16 incr on one key,
+  counted per incr; against 8 clients' unpipelined INCR).
 redis %s on a unix socket: redis-benchmark -c 1 -P 1 median latency (GET, SET,
   16-byte value); INCR on one key by 8 unpipelined clients, %s in all; wake-up:
   keyspace notifications (notify-keyspace-events K$), SET -> SUBSCRIBE ping-pong

@@ -111,7 +111,7 @@ typedef struct {
     char *error;                //  Why it failed, NULL when it did not
 } figure_t;
 
-#define MAX_FIGURES     32
+#define MAX_FIGURES     48
 static figure_t s_figures [MAX_FIGURES];
 static size_t s_nfigures = 0;
 static bool s_json = false;     //  --json
@@ -843,6 +843,7 @@ typedef struct {
     const char *key;            //  Key to increment
     const char *go;             //  Start signal
     int count;                  //  Increments
+    int batch;                  //  0: one zp_state_incr each; else batches of so many
 } incr_job_t;
 
 static void
@@ -854,25 +855,37 @@ s_incr_worker (zp_worker_t *worker, void *args)
     for (int count = 0; count < INCR_WARMUP; count++)
         if (zp_state_incr (state, "bench/incr-warmup", 1, NULL) < 0)
             goto failed;
-    if (s_await_go (state, job->go) < 0)
+    zp_txn_t *txn = job->batch? zp_txn_new (state): NULL;
+    if (s_await_go (state, job->go) < 0 || (job->batch && !txn))
         goto failed;
     uint64_t start = s_now_ns ();
-    for (int count = 0; count < job->count; count++)
-        if (zp_state_incr (state, job->key, 1, NULL) < 0)
+    for (int count = 0; count < job->count; count++) {
+        if (!txn) {
+            if (zp_state_incr (state, job->key, 1, NULL) < 0)
+                goto failed;
+        }
+        else
+        if (zp_txn_incr (txn, job->key, 1, NULL) < 0
+        ||  ((count + 1) % job->batch == 0 && zp_txn_commit (txn) < 0))
             goto failed;
+    }
+    if (txn && zp_txn_commit (txn) < 0)
+        goto failed;
     uint64_t end = s_now_ns ();
+    zp_txn_destroy (&txn);
     s_put (state, job->name, "start", (int64_t) start);
     s_put (state, job->name, "end", (int64_t) end);
     return;
 
 failed:
     s_put_error (state, job->name, errno);
+    zp_txn_destroy (&txn);
 }
 
 //  Run workers incrementing key each count times; returns ops/s, or -1
 //  with errno. *exact says whether the key ended at workers * count.
 static double
-s_incr_run (zp_ctx_t *ctx, const char *label, int workers, int count, bool *exact)
+s_incr_run (zp_ctx_t *ctx, const char *label, int workers, int count, int batch, bool *exact)
 {
     zp_state_t *state = zp_ctx_state (ctx);
     incr_job_t jobs [INCR_WORKERS];
@@ -886,6 +899,7 @@ s_incr_run (zp_ctx_t *ctx, const char *label, int workers, int count, bool *exac
         jobs [index].key = key;
         jobs [index].go = go;
         jobs [index].count = count;
+        jobs [index].batch = batch;
         procs [index] = zp_ctx_spawn (ctx, jobs [index].name, s_incr_worker, &jobs [index]);
         if (!procs [index])
             err = errno;
@@ -922,14 +936,14 @@ s_bench_incr (zp_ctx_t *ctx)
 {
     bool exact_1 = false, exact_8 = false;
     s_progress ("incr_ops_1");
-    double ops = s_incr_run (ctx, "incr1", 1, INCR_1, &exact_1);
+    double ops = s_incr_run (ctx, "incr1", 1, INCR_1, 0, &exact_1);
     if (ops < 0)
         s_report_errno ("incr_ops_1", errno);
     else
         s_report ("incr_ops_1", ops, "ops/s", 0, NAN);
 
     s_progress ("incr_ops_8");
-    double ops_8 = s_incr_run (ctx, "incr8", INCR_WORKERS, INCR_EACH, &exact_8);
+    double ops_8 = s_incr_run (ctx, "incr8", INCR_WORKERS, INCR_EACH, 0, &exact_8);
     if (ops_8 < 0)
         s_report_errno ("incr_ops_8", errno);
     else
@@ -1850,6 +1864,168 @@ s_bench_load (void)
 
 
 //  --------------------------------------------------------------------------
+//  Batches, snapshots and replicas
+//  replica_get_rt: a worker's get of an unchanged key through its replica,
+//  ratio to get_rt (replica_get_speedup: the inverse). stale_get_rt, replica_stale_get_rt: a worker's get
+//  right after another handle set the key, without and with a replica (its
+//  worst case: every read brings it up to date), ratio replica to plain.
+//  txn_incr_ops_8: 8 workers committing batches of 16 incr on one key,
+//  counted per incr. snapshot_10k_ms: a snapshot of 10,000 keys of 32-byte
+//  values; snapshot_10k_wire_bytes: its payload on the wire;
+//  snapshot_10k_mem_bytes: the heap the view holds (a replica of those keys
+//  holds the same).
+
+#define REPLICA_KEY     "bench/rep/key"
+#define TXN_BATCH       16
+#define TXN_EACH        (TXN_BATCH * 1000)  //  incr by each of INCR_WORKERS
+#define SNAP_KEYS       10000
+#define SNAP_ROUNDS     20
+
+//  Time rounds gets of REPLICA_KEY on reader, each after a set of it on
+//  writer when writer is not NULL; the median in *median. 0, or -1 with errno
+static int
+s_time_gets (zp_state_t *reader, zp_state_t *writer, uint64_t *samples, uint64_t *median)
+{
+    for (int round = 0; round < RT_WARMUP + RT_ROUNDS; round++) {
+        if (writer && zp_state_set_int (writer, REPLICA_KEY, round) < 0)
+            return -1;
+        uint64_t start = s_now_ns ();
+        char *value = zp_state_get_str (reader, REPLICA_KEY);
+        uint64_t end = s_now_ns ();
+        if (!value)
+            return -1;
+        bool right = !writer || atoi (value) == round;
+        free (value);
+        if (!right)
+            return errno = EPROTO, -1;
+        if (round >= RT_WARMUP)
+            samples [round - RT_WARMUP] = end - start;
+    }
+    *median = s_median_ns (samples, RT_ROUNDS);
+    return 0;
+}
+
+static void
+s_replica_worker (zp_worker_t *worker, void *args)
+{
+    zp_state_t *state = zp_worker_state (worker);
+    zp_state_t *writer = zp_state_connect ((const char *) args, NULL);
+    uint64_t *samples = (uint64_t *) malloc (RT_ROUNDS * sizeof (uint64_t));
+    uint64_t stale = 0, replica_stale = 0, replica = 0;
+    errno = 0;
+    int err = 0;
+    if (!writer || !samples
+    ||  s_time_gets (state, writer, samples, &stale) < 0
+    ||  zp_state_replicate (state, "bench/rep/") < 0
+    ||  s_time_gets (state, writer, samples, &replica_stale) < 0
+    ||  s_time_gets (state, NULL, samples, &replica) < 0)
+        err = errno? errno: ENOMEM;
+    zp_state_destroy (&writer);
+    free (samples);
+    if (err) {
+        s_put_error (state, "replica", err);
+        return;
+    }
+    s_put (state, "replica", "stale", (int64_t) stale);
+    s_put (state, "replica", "replica_stale", (int64_t) replica_stale);
+    s_put (state, "replica", "replica", (int64_t) replica);
+}
+
+static void
+s_bench_replica (zp_ctx_t *ctx, double get_us)
+{
+    s_progress ("replica_get_rt, stale_get_rt, replica_stale_get_rt");
+    const char *names [] = { "replica_get_rt", "stale_get_rt", "replica_stale_get_rt" };
+    const char *whats [] = { "replica", "stale", "replica_stale" };
+    zp_state_t *state = zp_ctx_state (ctx);
+    zp_proc_t *proc = zp_state_set_int (state, REPLICA_KEY, 0) == 0
+                    ? zp_ctx_spawn (ctx, "replica", s_replica_worker,
+                                    (void *) zp_ctx_endpoint (ctx))
+                    : NULL;
+    int err = proc? 0: errno;
+    s_join (proc);
+    double us [3] = { NAN, NAN, NAN };
+    for (int index = 0; index < 3; index++) {
+        int64_t median;
+        if (err || s_take (state, "replica", whats [index], &median) < 0)
+            s_report_errno (names [index], err? err: errno);
+        else
+            us [index] = s_us ((uint64_t) median);
+    }
+    //  The ratios: to a plain get of this run, and replica to plain when
+    //  every read follows a write
+    if (!isnan (us [0])) {
+        s_report (names [0], us [0], "us", 3, get_us);
+        if (!isnan (get_us))
+            s_report ("replica_get_speedup", get_us / us [0], "x", 0, NAN);
+    }
+    if (!isnan (us [1]))
+        s_report (names [1], us [1], "us", 2, NAN);
+    if (!isnan (us [2]))
+        s_report (names [2], us [2], "us", 2, us [1]);
+}
+
+static void
+s_bench_txn (zp_ctx_t *ctx)
+{
+    s_progress ("txn_incr_ops_8");
+    bool exact = false;
+    double ops = s_incr_run (ctx, "txn8", INCR_WORKERS, TXN_EACH, TXN_BATCH, &exact);
+    if (ops < 0)
+        s_report_errno ("txn_incr_ops_8", errno);
+    else {
+        s_report ("txn_incr_ops_8", ops, "ops/s", 0, NAN);
+        s_report ("txn_count_ok", exact? 1: 0, NULL, 0, NAN);
+        if (!exact)
+            s_failed = true;
+    }
+}
+
+static void
+s_bench_snapshot (zp_ctx_t *ctx)
+{
+    s_progress ("snapshot_10k_ms, snapshot_10k_wire_bytes, snapshot_10k_mem_bytes");
+    zp_state_t *state = zp_ctx_state (ctx);
+    zp_txn_t *txn = zp_txn_new (state);
+    uint64_t *samples = (uint64_t *) malloc (SNAP_ROUNDS * sizeof (uint64_t));
+    //  The reply's header, then a key and a value per key, each frame with
+    //  ZMTP's 2 bytes of framing
+    size_t wire = 16 + 2;
+    int rc = txn && samples? 0: -1;
+    for (int index = 0; index < SNAP_KEYS && rc == 0; index++) {
+        char key [32];
+        snprintf (key, sizeof key, "bench/snap/%05d", index);
+        rc = zp_txn_set_str (txn, key, SMALL_VALUE SMALL_VALUE);
+        if (rc == 0 && (index + 1) % 1000 == 0)
+            rc = zp_txn_commit (txn);
+        wire += 2 + strlen (key) + 2 + 2 * strlen (SMALL_VALUE);
+    }
+    zp_state_t *view = NULL;
+    for (int round = 0; round < SNAP_ROUNDS && rc == 0; round++) {
+        zp_state_destroy (&view);
+        uint64_t start = s_now_ns ();
+        view = zp_state_snapshot (state, "bench/snap/");
+        samples [round] = s_now_ns () - start;
+        rc = view && zp_state_size (view) == SNAP_KEYS? 0: -1;
+    }
+    //  The view's heap: what malloc holds with it, less without it
+    struct mallinfo2 with = mallinfo2 ();
+    zp_state_destroy (&view);
+    struct mallinfo2 without = mallinfo2 ();
+    if (rc < 0)
+        s_report_errno ("snapshot_10k_ms", errno? errno: EPROTO);
+    else {
+        s_report ("snapshot_10k_ms", s_ms (s_median_ns (samples, SNAP_ROUNDS)), "ms", 2, NAN);
+        s_report ("snapshot_10k_wire_bytes", (double) wire, "bytes", 0, NAN);
+        s_report ("snapshot_10k_mem_bytes", (double) (with.uordblks - without.uordblks),
+                  "bytes", 0, NAN);
+    }
+    free (samples);
+    zp_txn_destroy (&txn);
+}
+
+
+//  --------------------------------------------------------------------------
 //  The steps that share one context: 4 to 9. getset_us and mailbox_ops get
 //  the plain figures the CURVE ones are compared with (NAN: failed).
 
@@ -1863,6 +2039,8 @@ s_bench_context_steps (double raw_us, double raw_ops, double getset_us [2],
         int err = errno;
         const char *names [] = {
             "get_rt", "set_rt", "incr_ops_1", "incr_ops_8", "incr_count_ok",
+            "replica_get_rt", "stale_get_rt", "replica_stale_get_rt", "txn_incr_ops_8",
+            "txn_count_ok", "snapshot_10k_ms",
             "wake_rt", "predicate_wake_rt", "watch_stream_ops", "watch_gaps",
             "mailbox_rt", "mailbox_send_rt", "mailbox_ops"
         };
@@ -1873,7 +2051,10 @@ s_bench_context_steps (double raw_us, double raw_ops, double getset_us [2],
     getset_job_t job = { "get_rt", "set_rt" };
     const double raw [2] = { raw_us, raw_us };
     s_bench_getset (ctx, &job, raw, getset_us);
+    s_bench_replica (ctx, getset_us [0]);
     s_bench_incr (ctx);
+    s_bench_txn (ctx);
+    s_bench_snapshot (ctx);
     double wake_us = s_bench_wake (ctx, raw_us);
     s_bench_predicate (ctx, wake_us);
     s_bench_stream (ctx);
