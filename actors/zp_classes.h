@@ -73,12 +73,6 @@ int
 int
     zp__state_timeout (zp_state_t *self);
 
-//  One frame of a request: borrowed data
-typedef struct {
-    const void *data;           //  The frame's bytes
-    size_t size;                //  How many
-} zp_part_t;
-
 //  Send a request to the store on sock: the header, then nparts frames.
 //  Returns 0, or -1 with errno: ENOTCONN when the socket stays full until
 //  deadline, EINTR.

@@ -97,6 +97,147 @@ zp__key_valid (const char *key, size_t size)
 
 
 //  --------------------------------------------------------------------------
+//  True when a key is reserved
+
+bool
+zp__key_reserved (const char *key)
+{
+    return key [0] == '$';
+}
+
+
+//  --------------------------------------------------------------------------
+//  True when a prefix is valid: at most ZP_KEY_MAX bytes, no NUL
+
+bool
+zp__prefix_valid (const char *prefix, size_t size)
+{
+    return size == 0 || (prefix && size <= ZP_KEY_MAX && memchr (prefix, 0, size) == NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Decode and validate a request. The checks come in one order for every
+//  command: the key (EINVAL), the number and size of the fixed frames
+//  (EPROTO), a reserved key (EACCES), the size of a value (EMSGSIZE).
+
+//  What each command takes after its header
+typedef struct {
+    bool known;                 //  A command a client may send
+    bool keyed;                 //  Frame 1 is a key
+    bool writes;                //  Refused on a reserved key
+    int min_frames;             //  Frames, the header included
+    int max_frames;
+} s_shape_t;
+
+static const s_shape_t s_shapes [ZP_CMD_COUNT] = {
+    [ZP_CMD_HELLO]          = { true, false, false, 1, 1 },
+    [ZP_CMD_GET]            = { true, true,  false, 2, 2 },
+    [ZP_CMD_SET]            = { true, true,  true,  3, 3 },
+    [ZP_CMD_DEL]            = { true, true,  true,  2, 2 },
+    [ZP_CMD_EXISTS]         = { true, true,  false, 2, 2 },
+    [ZP_CMD_KEYS]           = { true, false, false, 1, 2 },
+    [ZP_CMD_SIZE]           = { true, false, false, 1, 1 },
+    [ZP_CMD_INCR]           = { true, true,  true,  3, 3 },
+    [ZP_CMD_CAS]            = { true, true,  true,  3, 4 },
+    [ZP_CMD_DUMP]           = { true, false, false, 1, 2 },
+    [ZP_CMD_WAIT_CHANGE]    = { true, true,  false, 2, 2 },
+    [ZP_CMD_WAIT_EQUAL]     = { true, true,  false, 3, 3 },
+    [ZP_CMD_WAIT_AVAILABLE] = { true, true,  false, 2, 2 },
+    [ZP_CMD_CANCEL]         = { true, false, false, 1, 1 },
+    [ZP_CMD_WATCH]          = { true, false, false, 3, 3 },
+    [ZP_CMD_CREDIT]         = { true, false, false, 1, 1 },
+    [ZP_CMD_TXN]            = { true, false, false, 2, 2 },
+    [ZP_CMD_SINCE]          = { true, false, false, 2, 2 },
+};
+
+static zp_part_t
+s_part (const zp_part_t *frames, size_t count, size_t index)
+{
+    zp_part_t none = { "", 0 };
+    return index < count? frames [index]: none;
+}
+
+int
+zp__request_decode (zp_request_t *request, const zp_part_t *frames, size_t count)
+{
+    memset (request, 0, sizeof *request);
+    request->value = request->expected = request->prefix = request->operations
+                   = s_part (frames, 0, 0);
+    if (count == 0 || !frames
+    ||  zp__header_decode (&request->header, (const byte *) frames [0].data,
+                           frames [0].size) < 0)
+        return -1;              //  Nobody to answer
+    int command = request->header.command;
+    if (command >= ZP_CMD_COUNT || !s_shapes [command].known)
+        return ZP_STATUS_PROTOCOL;
+    const s_shape_t *shape = &s_shapes [command];
+    if (count > ZP_REQUEST_FRAMES_MAX)
+        return ZP_STATUS_PROTOCOL;
+    if (shape->keyed) {
+        zp_part_t key = s_part (frames, count, 1);
+        if (!zp__key_valid ((const char *) key.data, key.size))
+            return ZP_STATUS_INVALID;
+        memcpy (request->key, key.data, key.size);
+        request->key [key.size] = 0;
+        request->key_size = key.size;
+    }
+    //  CAS takes an expected value unless it expects no key at all
+    int frames_wanted_min = shape->min_frames, frames_wanted_max = shape->max_frames;
+    if (command == ZP_CMD_CAS)
+        frames_wanted_min = frames_wanted_max
+                          = request->header.flags & ZP_FLAG_ABSENT? 3: 4;
+    if ((int) count < frames_wanted_min || (int) count > frames_wanted_max)
+        return ZP_STATUS_PROTOCOL;
+    switch (command) {
+        case ZP_CMD_SET:
+        case ZP_CMD_WAIT_EQUAL:
+            request->value = frames [2];
+            break;
+        case ZP_CMD_CAS:
+            request->value = frames [2];
+            request->expected = s_part (frames, count, 3);
+            break;
+        case ZP_CMD_INCR:
+            if (frames [2].size != 8)
+                return ZP_STATUS_PROTOCOL;
+            request->delta = (int64_t) zp__get_uint64 ((const byte *) frames [2].data);
+            break;
+        case ZP_CMD_TXN: {
+            int operations = zp__txn_validate ((const byte *) frames [1].data, frames [1].size);
+            if (operations < 0)
+                return ZP_STATUS_PROTOCOL;
+            request->operations = frames [1];
+            request->operation_count = (size_t) operations;
+            break;
+        }
+        case ZP_CMD_KEYS:
+        case ZP_CMD_DUMP:
+        case ZP_CMD_SINCE:
+        case ZP_CMD_WATCH:
+            request->prefix = s_part (frames, count, 1);
+            if (command == ZP_CMD_WATCH) {
+                if (frames [2].size != 4)
+                    return ZP_STATUS_PROTOCOL;
+                const byte *credit = (const byte *) frames [2].data;
+                request->credit = ((uint32_t) credit [0] << 24) | ((uint32_t) credit [1] << 16)
+                                | ((uint32_t) credit [2] << 8) | credit [3];
+            }
+            if (!zp__prefix_valid ((const char *) request->prefix.data, request->prefix.size))
+                return ZP_STATUS_INVALID;
+            break;
+        default:
+            break;
+    }
+    if (shape->writes && zp__key_reserved (request->key))
+        return ZP_STATUS_DENIED;
+    if (request->value.size > ZP_VALUE_MAX || request->expected.size > ZP_VALUE_MAX)
+        return ZP_STATUS_TOO_LARGE;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Receive one multipart message into an array of frames
 
 void

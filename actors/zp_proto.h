@@ -102,6 +102,49 @@ typedef struct {
     uint64_t seq;               //  Sequence number, meaning per command
 } zp_header_t;
 
+//  One frame of a message: borrowed data
+typedef struct {
+    const void *data;           //  The frame's bytes
+    size_t size;                //  How many
+} zp_part_t;
+
+//  A request has at most this many frames (header, key, value, expected)
+#define ZP_REQUEST_FRAMES_MAX   4
+
+//  A decoded request: its header and its arguments, validated. The key is
+//  copied (NUL-terminated); the other arguments borrow the frames given to
+//  zp__request_decode and live as long as they do.
+typedef struct {
+    zp_header_t header;         //  The request's header
+    char key [ZP_KEY_MAX + 1];  //  Its key ("" for commands without one)
+    size_t key_size;            //  Length of key
+    zp_part_t value;            //  SET, CAS, WAIT_EQUAL: the value
+    zp_part_t expected;         //  CAS without ZP_FLAG_ABSENT: the value expected
+    zp_part_t prefix;           //  KEYS, DUMP, WATCH, SINCE: the prefix (size 0: every key)
+    zp_part_t operations;       //  TXN: the operations' frame (see zp__txn_next)
+    size_t operation_count;     //  TXN: how many operations it holds
+    int64_t delta;              //  INCR: the delta
+    uint32_t credit;            //  WATCH: events the client can take at first
+} zp_request_t;
+
+//  Decode and validate a request: frames [0] is its header (no routing id:
+//  the transport strips it), count how many frames there are. A pure
+//  function: no socket, no store state. Returns 0 for a valid request;
+//  a ZP_STATUS_* to answer it with (the header is decoded, so the reply can
+//  echo it); -1 when there is nobody to answer (no frame, or a header of
+//  the wrong size or version).
+int
+    zp__request_decode (zp_request_t *request, const zp_part_t *frames, size_t count);
+
+//  True when a (valid) key is reserved: "$...", written by zproc alone
+bool
+    zp__key_reserved (const char *key);
+
+//  True when a prefix of size bytes is valid: at most ZP_KEY_MAX bytes, no
+//  NUL; empty means every key
+bool
+    zp__prefix_valid (const char *prefix, size_t size);
+
 //  Encode a header into 16 bytes
 void
     zp__header_encode (const zp_header_t *header, byte *buffer);

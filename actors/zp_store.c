@@ -6,25 +6,57 @@
     number and becomes a zp_change_t shared (never copied) by the map, the
     bounded change log, the watch streams and the watcher registry.
 
-    Requests arrive on a ROUTER (see zp_proto.h). A watcher request is
-    answered at once when the map or the log already satisfies it; otherwise
-    it is parked with the registry, over the same inproc feed that carries
-    every change, so the registry sees the request and the changes in store
-    order and no change can slip between the check and the parking.
+    A watcher request is answered at once when the map or the log already
+    satisfies it; otherwise it is parked with the registry, over the same
+    inproc feed that carries every change, so the registry sees the request
+    and the changes in store order and no change can slip between the check
+    and the parking.
+
+    How a request travels (the names others build on):
+    - peer_t: one connection to the store, whatever its transport. A ROUTER
+      peer is known by its routing id (fd -1); a lane (a stream socket) gets
+      an identity of its own and its fd. Peers are found by identity in
+      self->peers (s_peer_lookup, s_peer_require). A peer holds what it pins
+      in the store (its streams, its parked requests), so forgetting a peer
+      (s_peer_forget) frees everything it left.
+    - The transport reads a message, strips the routing id (or the lane's
+      framing) and hands the frames to zp__request_decode (zp_proto.c), a
+      pure function: a validated zp_request_t, or a status to answer with.
+    - s_dispatch (self, peer, request): the one dispatcher; every command of
+      every transport is written once, below it.
+    - s_peer_send (self, peer, header, parts, nparts): the one reply path.
+      Every reply, stream event and reply of the registry (a parked request
+      woken: the registry names its peer by identity) goes out through it;
+      today it sends on the ROUTER, a lane adds its own branch.
     =========================================================================
 */
 
 #include "zp_classes.h"
 
-//  A request has a routing id, a header and at most this many frames
-#define MAX_FRAMES      6
+//  A message on an internal socket (or a request with its routing id) has at
+//  most this many frames; one more, so a request with too many is seen
+#define MAX_FRAMES      (1 + ZP_REQUEST_FRAMES_MAX + 1)
 //  Messages drained from one socket before polling again, so no socket
 //  starves the others
 #define DRAIN_BATCH     256
+//  A peer that holds nothing is forgotten after this many msecs of silence;
+//  the peers are looked over this often
+#define PEER_IDLE       10000
+#define PEER_SWEEP      1000
+
+//  A peer: one connection to the store (see the top of this file)
+typedef struct {
+    byte identity [1 + 255];    //  Length, then the routing id (or a lane's identity)
+    int fd;                     //  A lane's descriptor; -1 for a ROUTER peer
+    size_t streams;             //  Watch streams it has open
+    size_t parked;              //  Requests it has parked with the registry
+    int64_t last_seen;          //  zclock_mono of its last request
+} peer_t;
 
 //  A watch stream: every change under a prefix, paced by the client's credit
 typedef struct {
-    zframe_t *routing_id;       //  The watch socket's routing id
+    peer_t *peer;               //  The peer it streams to
+    uint32_t request_id;        //  The WATCH request that opened it
     char *prefix;               //  Keys watched
     size_t prefix_size;         //  Length of prefix
     uint64_t cursor;            //  Last change considered for this stream
@@ -44,11 +76,12 @@ typedef struct {
     uint64_t log_oldest;        //  Oldest seq in the log; 0 while empty
     size_t log_bytes;           //  Bytes of values the log holds
     uint64_t seq;               //  Sequence number of the last change
+    zhashx_t *peers;            //  identity -> peer_t, owned
+    int64_t next_sweep;         //  When to look over the peers next (zclock_mono)
     zlistx_t *streams;          //  stream_t, owned
     zhashx_t *watched;          //  key -> number of requests parked on it
-    zmq_msg_t frames [MAX_FRAMES]; //  The request being handled
+    zmq_msg_t frames [MAX_FRAMES]; //  The message being handled
     size_t nframes;             //  Frames in it
-    zp_header_t header;         //  Its decoded header
     size_t malformed;           //  Malformed requests seen (logged sparsely)
     zp_shared_t *shared;        //  Where the last seq is published, or NULL
 } self_t;
@@ -57,6 +90,31 @@ static void
     s_self_destroy (self_t **self_p);
 static void
     s_stream_destroy (stream_t **self_p);
+static void
+    s_peer_destroy (peer_t **self_p);
+
+
+//  --------------------------------------------------------------------------
+//  Peers are keyed by their identity: a length byte, then the bytes
+
+static size_t
+s_identity_hash (const void *key)
+{
+    const byte *identity = (const byte *) key;
+    size_t hash = 0;
+    for (size_t index = 0; index <= identity [0]; index++)
+        hash = hash * 33 + identity [index];
+    return hash;
+}
+
+static int
+s_identity_compare (const void *first, const void *second)
+{
+    const byte *one = (const byte *) first, *two = (const byte *) second;
+    if (one [0] != two [0])
+        return one [0] < two [0]? -1: 1;
+    return memcmp (one + 1, two + 1, one [0]);
+}
 
 
 //  --------------------------------------------------------------------------
@@ -78,20 +136,28 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->log_mask = capacity - 1;
     self->log = (zp_change_t **) calloc (capacity, sizeof (zp_change_t *));
     self->map = zhashx_new ();
+    self->peers = zhashx_new ();
     self->streams = zlistx_new ();
     self->watched = zhashx_new ();
     self->router = zsock_new (ZMQ_ROUTER);
     self->feed = zsock_new (ZMQ_PAIR);
     self->sys = zsock_new (ZMQ_PULL);
-    if (!self->log || !self->map || !self->streams || !self->watched || !self->router
-    ||  !self->feed || !self->sys)
+    if (!self->log || !self->map || !self->peers || !self->streams || !self->watched
+    ||  !self->router || !self->feed || !self->sys)
         goto failed;
     zhashx_set_destructor (self->map, zp__change_destructor);
     //  Keys are borrowed from the changes, not copied: a million keys cost a
     //  million allocations less
     zhashx_set_key_duplicator (self->map, NULL);
     zhashx_set_key_destructor (self->map, NULL);
+    //  A peer's key is its own identity
+    zhashx_set_destructor (self->peers, (czmq_destructor *) s_peer_destroy);
+    zhashx_set_key_duplicator (self->peers, NULL);
+    zhashx_set_key_destructor (self->peers, NULL);
+    zhashx_set_key_hasher (self->peers, s_identity_hash);
+    zhashx_set_key_comparator (self->peers, s_identity_compare);
     zlistx_set_destructor (self->streams, (czmq_destructor *) s_stream_destroy);
+    self->next_sweep = zclock_mono () + PEER_SWEEP;
 
     //  Oversize values get an EMSGSIZE reply; far larger garbage is cut off
     //  by libzmq before it costs memory
@@ -139,7 +205,9 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->sys);
     zsock_destroy (&self->feed);
     zsock_destroy (&self->router);
+    //  Streams point to their peers: they go first
     zlistx_destroy (&self->streams);
+    zhashx_destroy (&self->peers);
     zhashx_destroy (&self->watched);
     zhashx_destroy (&self->map);
     if (self->log) {
@@ -161,7 +229,8 @@ s_stream_destroy (stream_t **self_p)
 {
     stream_t *self = *self_p;
     if (self) {
-        zframe_destroy (&self->routing_id);
+        if (self->peer)
+            self->peer->streams--;
         free (self->prefix);
         free (self);
         *self_p = NULL;
@@ -170,78 +239,113 @@ s_stream_destroy (stream_t **self_p)
 
 
 //  --------------------------------------------------------------------------
-//  Frame access for the request being handled
+//  Peers
 
-static size_t
-s_frame_size (self_t *self, size_t index)
+static void
+s_peer_destroy (peer_t **self_p)
 {
-    return zmq_msg_size (&self->frames [index]);
+    free (*self_p);
+    *self_p = NULL;
 }
 
-static const void *
-s_frame_data (self_t *self, size_t index)
+//  The peer of an identity, or NULL
+static peer_t *
+s_peer_lookup (self_t *self, const void *identity, size_t size)
 {
-    return zmq_msg_data (&self->frames [index]);
+    if (size == 0 || size > 255)
+        return NULL;
+    byte key [1 + 255];
+    key [0] = (byte) size;
+    memcpy (key + 1, identity, size);
+    return (peer_t *) zhashx_lookup (self->peers, key);
 }
 
-//  Copy the key in frame index into buffer (ZP_KEY_MAX + 1 bytes); false
-//  when the frame is missing or the key is not valid
+//  The peer of an identity, made when it is new; NULL when the identity is
+//  not valid (1 to 255 bytes) or memory ran out
+static peer_t *
+s_peer_require (self_t *self, const void *identity, size_t size, int fd)
+{
+    peer_t *peer = s_peer_lookup (self, identity, size);
+    if (peer || size == 0 || size > 255)
+        return peer;
+    peer = (peer_t *) zmalloc (sizeof (peer_t));
+    if (!peer)
+        return NULL;
+    peer->identity [0] = (byte) size;
+    memcpy (peer->identity + 1, identity, size);
+    peer->fd = fd;
+    if (zhashx_insert (self->peers, peer->identity, peer) < 0) {
+        free (peer);
+        return NULL;
+    }
+    return peer;
+}
+
+//  True when a peer holds nothing in the store
 static bool
-s_frame_key (self_t *self, size_t index, char *buffer)
+s_peer_idle (peer_t *peer)
 {
-    if (index >= self->nframes)
-        return false;
-    size_t size = s_frame_size (self, index);
-    const char *key = (const char *) s_frame_data (self, index);
-    if (!zp__key_valid (key, size))
-        return false;
-    memcpy (buffer, key, size);
-    buffer [size] = 0;
-    return true;
+    return peer->streams == 0 && peer->parked == 0;
+}
+
+//  Forget peers that hold nothing and have been silent for PEER_IDLE
+static void
+s_peers_sweep (self_t *self)
+{
+    int64_t now = zclock_mono ();
+    zlistx_t *gone = zlistx_new ();
+    if (!gone)
+        return;
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers))
+        if (s_peer_idle (peer) && now - peer->last_seen > PEER_IDLE)
+            zlistx_add_end (gone, peer);
+    for (peer_t *peer = (peer_t *) zlistx_first (gone); peer;
+         peer = (peer_t *) zlistx_next (gone))
+        zhashx_delete (self->peers, peer->identity);
+    zlistx_destroy (&gone);
+    self->next_sweep = now + PEER_SWEEP;
 }
 
 
 //  --------------------------------------------------------------------------
-//  Send a message on a socket: a routing id (a zmq_msg_t or raw bytes),
-//  a header, then data frames. Never blocks: a peer that does not read
-//  loses its replies, not the store's time.
+//  The one reply path: a header, then nparts frames, to a peer. Never
+//  blocks: a peer that does not read loses its replies, not the store's
+//  time. Returns 0, or -1 when the message could not be queued.
 
-static void
-s_send_header (void *sock, const zp_header_t *header, bool more)
+static int
+s_peer_send (self_t *self, peer_t *peer, const zp_header_t *header,
+             const zp_part_t *parts, size_t nparts)
 {
     byte buffer [ZP_HEADER_SIZE];
     zp__header_encode (header, buffer);
-    zmq_send (sock, buffer, ZP_HEADER_SIZE, ZMQ_DONTWAIT | (more? ZMQ_SNDMORE: 0));
-}
-
-static void
-s_send_data (void *sock, const void *data, size_t size, bool more)
-{
-    zmq_send (sock, data, size, ZMQ_DONTWAIT | (more? ZMQ_SNDMORE: 0));
-}
-
-//  Reply to the request being handled, with status and up to two frames
-static void
-s_reply (self_t *self, int status, uint64_t seq,
-         const void *data1, size_t size1, const void *data2, size_t size2, int nbr_data)
-{
     void *router = zsock_resolve (self->router);
-    zp_header_t header = self->header;
+    if (zmq_send (router, peer->identity + 1, peer->identity [0],
+                  ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
+    ||  zmq_send (router, buffer, sizeof buffer, ZMQ_DONTWAIT | (nparts? ZMQ_SNDMORE: 0)) < 0)
+        return -1;
+    for (size_t index = 0; index < nparts; index++)
+        zmq_send (router, parts [index].data, parts [index].size,
+                  ZMQ_DONTWAIT | (index + 1 < nparts? ZMQ_SNDMORE: 0));
+    return 0;
+}
+
+//  Reply to a request, with status, seq and nparts frames
+static void
+s_reply (self_t *self, peer_t *peer, const zp_request_t *request, int status, uint64_t seq,
+         const zp_part_t *parts, size_t nparts)
+{
+    zp_header_t header = request->header;
     header.status = (uint8_t) status;
     header.flags = 0;
     header.seq = seq;
-    zmq_msg_send (&self->frames [0], router, ZMQ_DONTWAIT | ZMQ_SNDMORE);
-    s_send_header (router, &header, nbr_data > 0);
-    if (nbr_data > 0)
-        s_send_data (router, data1, size1, nbr_data > 1);
-    if (nbr_data > 1)
-        s_send_data (router, data2, size2, false);
+    s_peer_send (self, peer, &header, parts, nparts);
 }
 
 static void
-s_reply_status (self_t *self, int status)
+s_reply_status (self_t *self, peer_t *peer, const zp_request_t *request, int status)
 {
-    s_reply (self, status, self->seq, NULL, 0, NULL, 0, 0);
+    s_reply (self, peer, request, status, self->seq, NULL, 0);
 }
 
 
@@ -318,7 +422,6 @@ s_stream_matches (stream_t *stream, zp_change_t *change)
 static void
 s_stream_send (self_t *self, stream_t *stream, zp_change_t *change, uint64_t gap_seq)
 {
-    void *router = zsock_resolve (self->router);
     zp_header_t header = { .command = change? ZP_CMD_EVENT: ZP_CMD_GAP };
     header.seq = change? change->seq: gap_seq;
     header.flags = change && change->deleted? ZP_FLAG_ABSENT: 0;
@@ -328,14 +431,14 @@ s_stream_send (self_t *self, stream_t *stream, zp_change_t *change, uint64_t gap
     &&  s_log_find (self, change->seq, change->batch_end, stream->prefix,
                     stream->prefix_size, true))
         header.flags |= ZP_FLAG_MORE;
-    zmq_send (router, zframe_data (stream->routing_id), zframe_size (stream->routing_id),
-              ZMQ_DONTWAIT | ZMQ_SNDMORE);
-    s_send_header (router, &header, change != NULL);
+    zp_part_t parts [2] = { { NULL, 0 }, { NULL, 0 } };
+    size_t nparts = 0;
     if (change) {
-        s_send_data (router, change->key, change->key_size, !change->deleted);
+        parts [nparts++] = (zp_part_t) { change->key, change->key_size };
         if (!change->deleted)
-            s_send_data (router, change->value, change->size, false);
+            parts [nparts++] = (zp_part_t) { change->value, change->size };
     }
+    s_peer_send (self, stream->peer, &header, parts, nparts);
     stream->credit--;
 }
 
@@ -360,18 +463,17 @@ s_stream_catch_up (self_t *self, stream_t *stream)
     }
 }
 
+//  The stream a peer's CREDIT or CANCEL is about: a ROUTER peer (a watch
+//  socket) has at most one
 static stream_t *
-s_stream_lookup (self_t *self)
+s_stream_lookup (self_t *self, peer_t *peer)
 {
-    size_t size = s_frame_size (self, 0);
-    const void *routing_id = s_frame_data (self, 0);
-    stream_t *stream = (stream_t *) zlistx_first (self->streams);
-    while (stream) {
-        if (zframe_size (stream->routing_id) == size
-        &&  memcmp (zframe_data (stream->routing_id), routing_id, size) == 0)
+    if (peer->streams == 0)
+        return NULL;
+    for (stream_t *stream = (stream_t *) zlistx_first (self->streams); stream;
+         stream = (stream_t *) zlistx_next (self->streams))
+        if (stream->peer == peer)
             return stream;
-        stream = (stream_t *) zlistx_next (self->streams);
-    }
     return NULL;
 }
 
@@ -444,125 +546,81 @@ s_value_equals (zp_change_t *change, const void *data, size_t size)
     return change && change->size == size && memcmp (change->value, data, size) == 0;
 }
 
-//  Reserved keys ("$...") are written by zproc itself, never by clients
-static bool
-s_key_reserved (const char *key)
-{
-    return key [0] == '$';
-}
-
 
 //  --------------------------------------------------------------------------
-//  Commands; each replies to the request being handled
+//  Commands; each answers its request. The decoder has checked the frames,
+//  the key, reserved keys and value sizes.
 
 static void
-s_get (self_t *self, const char *key)
+s_get (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
+    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, request->key);
+    zp_part_t value = { change? change->value: NULL, change? change->size: 0 };
     if (change)
-        s_reply (self, ZP_STATUS_OK, self->seq, change->value, change->size, NULL, 0, 1);
+        s_reply (self, peer, request, ZP_STATUS_OK, self->seq, &value, 1);
     else
-        s_reply_status (self, ZP_STATUS_NOT_FOUND);
+        s_reply_status (self, peer, request, ZP_STATUS_NOT_FOUND);
 }
 
 static void
-s_set (self_t *self, const char *key)
+s_set (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    if (self->nframes != 4)
-        s_reply_status (self, ZP_STATUS_PROTOCOL);
-    else
-    if (s_key_reserved (key))
-        s_reply_status (self, ZP_STATUS_DENIED);
-    else
-    if (s_frame_size (self, 3) > ZP_VALUE_MAX)
-        s_reply_status (self, ZP_STATUS_TOO_LARGE);
-    else
-        s_reply_status (self, s_apply (self, key, s_frame_data (self, 3),
-                                       s_frame_size (self, 3), false));
+    s_reply_status (self, peer, request,
+                    s_apply (self, request->key, request->value.data, request->value.size,
+                             false));
 }
 
 static void
-s_delete (self_t *self, const char *key)
+s_delete (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    if (s_key_reserved (key))
-        s_reply_status (self, ZP_STATUS_DENIED);
+    if (!zhashx_lookup (self->map, request->key))
+        s_reply_status (self, peer, request, ZP_STATUS_NOT_FOUND);
     else
-    if (!zhashx_lookup (self->map, key))
-        s_reply_status (self, ZP_STATUS_NOT_FOUND);
-    else
-        s_reply_status (self, s_apply (self, key, NULL, 0, true));
+        s_reply_status (self, peer, request, s_apply (self, request->key, NULL, 0, true));
 }
 
 static void
-s_incr (self_t *self, const char *key)
+s_exists (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    if (self->nframes != 4 || s_frame_size (self, 3) != 8) {
-        s_reply_status (self, ZP_STATUS_PROTOCOL);
-        return;
-    }
-    if (s_key_reserved (key)) {
-        s_reply_status (self, ZP_STATUS_DENIED);
-        return;
-    }
-    int64_t delta = (int64_t) zp__get_uint64 ((const byte *) s_frame_data (self, 3));
+    s_reply_status (self, peer, request, zhashx_lookup (self->map, request->key)
+                                         ? ZP_STATUS_OK: ZP_STATUS_NOT_FOUND);
+}
+
+static void
+s_incr (self_t *self, peer_t *peer, const zp_request_t *request)
+{
     int64_t value = 0;
-    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
+    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, request->key);
     if ((change && !zp__parse_int (change->value, change->size, &value))
-    ||  __builtin_add_overflow (value, delta, &value)) {
-        s_reply_status (self, ZP_STATUS_INVALID);
+    ||  __builtin_add_overflow (value, request->delta, &value)) {
+        s_reply_status (self, peer, request, ZP_STATUS_INVALID);
         return;
     }
     char text [24];
     int size = snprintf (text, sizeof text, "%" PRId64, value);
-    int status = s_apply (self, key, text, (size_t) size, false);
+    int status = s_apply (self, request->key, text, (size_t) size, false);
     byte result [8];
     zp__put_uint64 (result, (uint64_t) value);
+    zp_part_t part = { result, sizeof result };
     if (status == ZP_STATUS_OK)
-        s_reply (self, status, self->seq, result, sizeof result, NULL, 0, 1);
+        s_reply (self, peer, request, status, self->seq, &part, 1);
     else
-        s_reply_status (self, status);
+        s_reply_status (self, peer, request, status);
 }
 
 static void
-s_cas (self_t *self, const char *key)
+s_cas (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    bool expect_absent = (self->header.flags & ZP_FLAG_ABSENT) != 0;
-    if (self->nframes != (expect_absent? 4u: 5u)) {
-        s_reply_status (self, ZP_STATUS_PROTOCOL);
-        return;
-    }
-    if (s_key_reserved (key)) {
-        s_reply_status (self, ZP_STATUS_DENIED);
-        return;
-    }
-    if (s_frame_size (self, 3) > ZP_VALUE_MAX) {
-        s_reply_status (self, ZP_STATUS_TOO_LARGE);
-        return;
-    }
-    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
+    bool expect_absent = (request->header.flags & ZP_FLAG_ABSENT) != 0;
+    zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, request->key);
     bool matches = expect_absent? change == NULL
-                 : s_value_equals (change, s_frame_data (self, 4), s_frame_size (self, 4));
+                 : s_value_equals (change, request->expected.data, request->expected.size);
     if (!matches)
-        s_reply_status (self, ZP_STATUS_CONFLICT);
+        s_reply_status (self, peer, request, ZP_STATUS_CONFLICT);
     else
-        s_reply_status (self, s_apply (self, key, s_frame_data (self, 3),
-                                       s_frame_size (self, 3), false));
-}
-
-//  Reply to the request being handled with status, the store's seq, flags
-//  and nparts frames
-static void
-s_reply_parts (self_t *self, int status, int flags, const zp_part_t *parts, size_t nparts)
-{
-    void *router = zsock_resolve (self->router);
-    zp_header_t header = self->header;
-    header.status = (uint8_t) status;
-    header.flags = (uint8_t) flags;
-    header.seq = self->seq;
-    zmq_msg_send (&self->frames [0], router, ZMQ_DONTWAIT | ZMQ_SNDMORE);
-    s_send_header (router, &header, nparts > 0);
-    for (size_t index = 0; index < nparts; index++)
-        s_send_data (router, parts [index].data, parts [index].size, index + 1 < nparts);
+        s_reply_status (self, peer, request,
+                        s_apply (self, request->key, request->value.data,
+                                 request->value.size, false));
 }
 
 //  A batch's changes are prepared in full before the first is committed:
@@ -608,7 +666,7 @@ s_batch_add (self_t *self, batch_t *batch, const zp_txn_op_t *op)
         return s_value_equals (current, op->value, op->size)? ZP_STATUS_OK: ZP_STATUS_CONFLICT;
     if (op->op == ZP_TXN_REQUIRE_ABSENT)
         return current? ZP_STATUS_CONFLICT: ZP_STATUS_OK;
-    if (s_key_reserved (key))
+    if (zp__key_reserved (key))
         return ZP_STATUS_DENIED;
     if (op->op == ZP_TXN_DELETE && !current)
         return ZP_STATUS_OK;            //  Nothing to delete: no change
@@ -635,17 +693,12 @@ s_batch_add (self_t *self, batch_t *batch, const zp_txn_op_t *op)
 
 //  TXN: every operation or none; the changes take consecutive seqs
 static void
-s_txn (self_t *self)
+s_txn (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    const byte *data = self->nframes == 3? (const byte *) s_frame_data (self, 2): NULL;
-    int count = data? zp__txn_validate (data, s_frame_size (self, 2)): -1;
-    if (count < 0) {
-        s_reply_status (self, ZP_STATUS_PROTOCOL);
-        return;
-    }
+    size_t count = request->operation_count;
     batch_t batch = { NULL };
-    batch.changes = (zp_change_t **) malloc ((size_t) count * sizeof (zp_change_t *) + 1);
-    batch.results = (byte *) malloc ((size_t) count * 8 + 1);
+    batch.changes = (zp_change_t **) malloc (count * sizeof (zp_change_t *) + 1);
+    batch.results = (byte *) malloc (count * 8 + 1);
     batch.pending = zhashx_new ();
     int status = batch.changes && batch.results && batch.pending? ZP_STATUS_OK
                                                                 : ZP_STATUS_TOO_LARGE;
@@ -653,8 +706,8 @@ s_txn (self_t *self)
         zhashx_set_key_duplicator (batch.pending, NULL);
         zhashx_set_key_destructor (batch.pending, NULL);
     }
-    const byte *cursor = data;
-    const byte *end = data + s_frame_size (self, 2);
+    const byte *cursor = (const byte *) request->operations.data;
+    const byte *end = cursor + request->operations.size;
     zp_txn_op_t op;
     while (status == ZP_STATUS_OK && zp__txn_next (&cursor, end, &op) == 1)
         status = s_batch_add (self, &batch, &op);
@@ -673,10 +726,10 @@ s_txn (self_t *self)
              stream = (stream_t *) zlistx_next (self->streams))
             s_stream_catch_up (self, stream);
         zp_part_t results = { batch.results, batch.incrs * 8 };
-        s_reply_parts (self, ZP_STATUS_OK, 0, &results, batch.incrs? 1: 0);
+        s_reply (self, peer, request, ZP_STATUS_OK, self->seq, &results, batch.incrs? 1: 0);
     }
     else
-        s_reply_status (self, status);
+        s_reply_status (self, peer, request, status);
     s_batch_free (&batch);
 }
 
@@ -686,16 +739,12 @@ s_txn (self_t *self)
 //  far, every key under the prefix, flagged RESET. Either way the reply is
 //  the state under the prefix at the store's seq, whole.
 static void
-s_since (self_t *self)
+s_since (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    if (self->nframes != 3) {
-        s_reply_status (self, ZP_STATUS_PROTOCOL);
-        return;
-    }
-    const char *prefix = (const char *) s_frame_data (self, 2);
-    size_t prefix_size = s_frame_size (self, 2);
-    uint64_t since = self->header.seq;
-    bool reset = (self->header.flags & ZP_FLAG_RESET) || since > self->seq
+    const char *prefix = (const char *) request->prefix.data;
+    size_t prefix_size = request->prefix.size;
+    uint64_t since = request->header.seq;
+    bool reset = (request->header.flags & ZP_FLAG_RESET) || since > self->seq
               || (since < self->seq && since + 1 < self->log_oldest);
     static const byte kinds [] = { ZP_SINCE_SET, ZP_SINCE_DELETE };
     size_t max = 0;
@@ -723,7 +772,7 @@ s_since (self_t *self)
             zp_part_t *grown = (zp_part_t *) realloc (parts, max * sizeof (zp_part_t));
             if (!grown) {
                 free (parts);
-                s_reply_status (self, ZP_STATUS_TOO_LARGE);
+                s_reply_status (self, peer, request, ZP_STATUS_TOO_LARGE);
                 return;
             }
             parts = grown;
@@ -733,22 +782,25 @@ s_since (self_t *self)
         if (!change->deleted)
             parts [nparts++] = (zp_part_t) { change->value, change->size };
     }
-    s_reply_parts (self, ZP_STATUS_OK, reset? ZP_FLAG_RESET: 0, parts, nparts);
+    zp_header_t header = request->header;
+    header.status = ZP_STATUS_OK;
+    header.flags = reset? ZP_FLAG_RESET: 0;
+    header.seq = self->seq;
+    s_peer_send (self, peer, &header, parts, nparts);
     free (parts);
 }
 
-//  The keys under the prefix in frame 2, sorted
+//  The keys under a prefix, sorted
 static zlistx_t *
-s_keys_under (self_t *self)
+s_keys_under (self_t *self, const zp_part_t *prefix)
 {
-    const char *prefix = self->nframes > 2? (const char *) s_frame_data (self, 2): "";
-    size_t prefix_size = self->nframes > 2? s_frame_size (self, 2): 0;
     zlistx_t *keys = zlistx_new ();
     if (!keys)
         return NULL;
     for (zp_change_t *change = (zp_change_t *) zhashx_first (self->map); change;
          change = (zp_change_t *) zhashx_next (self->map))
-        if (change->key_size >= prefix_size && memcmp (change->key, prefix, prefix_size) == 0)
+        if (change->key_size >= prefix->size
+        &&  memcmp (change->key, prefix->data, prefix->size) == 0)
             zlistx_add_end (keys, change->key);
     if (zp__sort_strings (keys) < 0)
         zlistx_destroy (&keys);
@@ -757,38 +809,36 @@ s_keys_under (self_t *self)
 
 //  KEYS replies with the keys; DUMP with key, value pairs
 static void
-s_keys (self_t *self, bool with_values)
+s_keys (self_t *self, peer_t *peer, const zp_request_t *request, bool with_values)
 {
-    zlistx_t *keys = s_keys_under (self);
-    if (!keys) {
-        s_reply_status (self, ZP_STATUS_TOO_LARGE);
+    zlistx_t *keys = s_keys_under (self, &request->prefix);
+    size_t nparts = keys? zlistx_size (keys) * (with_values? 2: 1): 0;
+    zp_part_t *parts = keys? (zp_part_t *) malloc ((nparts + 1) * sizeof (zp_part_t)): NULL;
+    if (!parts) {
+        zlistx_destroy (&keys);
+        s_reply_status (self, peer, request, ZP_STATUS_TOO_LARGE);
         return;
     }
-    void *router = zsock_resolve (self->router);
-    zp_header_t header = self->header;
-    header.status = ZP_STATUS_OK;
-    header.seq = self->seq;
-    zmq_msg_send (&self->frames [0], router, ZMQ_DONTWAIT | ZMQ_SNDMORE);
-    s_send_header (router, &header, zlistx_size (keys) > 0);
-    const char *key = (const char *) zlistx_first (keys);
-    while (key) {
-        const char *next = (const char *) zlistx_next (keys);
-        s_send_data (router, key, strlen (key), with_values || next);
-        if (with_values) {
-            zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
-            s_send_data (router, change->value, change->size, next != NULL);
-        }
-        key = next;
+    size_t index = 0;
+    for (const char *key = (const char *) zlistx_first (keys); key;
+         key = (const char *) zlistx_next (keys)) {
+        zp_change_t *change = (zp_change_t *) zhashx_lookup (self->map, key);
+        parts [index++] = (zp_part_t) { change->key, change->key_size };
+        if (with_values)
+            parts [index++] = (zp_part_t) { change->value, change->size };
     }
+    s_reply (self, peer, request, ZP_STATUS_OK, self->seq, parts, nparts);
+    free (parts);
     zlistx_destroy (&keys);
 }
 
 static void
-s_size (self_t *self)
+s_size (self_t *self, peer_t *peer, const zp_request_t *request)
 {
     byte count [8];
     zp__put_uint64 (count, zhashx_size (self->map));
-    s_reply (self, ZP_STATUS_OK, self->seq, count, sizeof count, NULL, 0, 1);
+    zp_part_t part = { count, sizeof count };
+    s_reply (self, peer, request, ZP_STATUS_OK, self->seq, &part, 1);
 }
 
 //  Count the requests parked on a key, so changes of other keys need not
@@ -803,33 +853,41 @@ s_watched_add (self_t *self, const char *key, int delta)
         zhashx_delete (self->watched, key);
 }
 
-//  Hand the request being handled to the registry, to wait for a change
+//  Hand a request to the registry, to wait for a change: 'P', the peer's
+//  identity, the header, the key [, the value waited for]
 static void
-s_park (self_t *self, const char *key)
+s_park (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    s_watched_add (self, key, 1);
     void *feed = zsock_resolve (self->feed);
     byte kind = 'P';
+    byte header [ZP_HEADER_SIZE];
+    zp__header_encode (&request->header, header);
+    bool with_value = request->header.command == ZP_CMD_WAIT_EQUAL;
     if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        s_watched_add (self, key, -1);
-        s_reply_status (self, ZP_STATUS_SHUTDOWN);
+        s_reply_status (self, peer, request, ZP_STATUS_SHUTDOWN);
         return;
     }
-    for (size_t index = 0; index < self->nframes; index++)
-        zmq_msg_send (&self->frames [index], feed,
-                      ZMQ_DONTWAIT | (index + 1 < self->nframes? ZMQ_SNDMORE: 0));
+    zmq_send (feed, peer->identity + 1, peer->identity [0], ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send (feed, header, sizeof header, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send (feed, request->key, request->key_size,
+              ZMQ_DONTWAIT | (with_value? ZMQ_SNDMORE: 0));
+    if (with_value)
+        zmq_send (feed, request->value.data, request->value.size, ZMQ_DONTWAIT);
+    s_watched_add (self, request->key, 1);
+    peer->parked++;
 }
 
 static void
-s_wait_change (self_t *self, const char *key)
+s_wait_change (self_t *self, peer_t *peer, const zp_request_t *request)
 {
     //  The first change the client has not seen, if the log reaches back to
     //  its baseline; else the changes in between are gone, and the key's
     //  state now is the answer, if it changed since
-    uint64_t baseline = self->header.seq;
+    const char *key = request->key;
+    uint64_t baseline = request->header.seq;
     zp_change_t *change = NULL;
     if (baseline < self->seq) {
-        change = s_log_find (self, baseline, self->seq, key, strlen (key), false);
+        change = s_log_find (self, baseline, self->seq, key, request->key_size, false);
         if (change && baseline + 1 < self->log_oldest) {
             zp_change_t *current = (zp_change_t *) zhashx_lookup (self->map, key);
             if (current)
@@ -844,95 +902,128 @@ s_wait_change (self_t *self, const char *key)
                 change = NULL;
         }
     }
+    zp_part_t value = { change? change->value: NULL, change? change->size: 0 };
     if (!change)
-        s_park (self, key);
+        s_park (self, peer, request);
     else
     if (change->deleted)
-        s_reply (self, ZP_STATUS_NOT_FOUND, change->seq, NULL, 0, NULL, 0, 0);
+        s_reply (self, peer, request, ZP_STATUS_NOT_FOUND, change->seq, NULL, 0);
     else
-        s_reply (self, ZP_STATUS_OK, change->seq, change->value, change->size, NULL, 0, 1);
+        s_reply (self, peer, request, ZP_STATUS_OK, change->seq, &value, 1);
 }
 
 static void
-s_wait_equal (self_t *self, const char *key)
+s_wait_equal (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    if (self->nframes != 4)
-        s_reply_status (self, ZP_STATUS_PROTOCOL);
+    if (s_value_equals ((zp_change_t *) zhashx_lookup (self->map, request->key),
+                        request->value.data, request->value.size))
+        s_reply_status (self, peer, request, ZP_STATUS_OK);
     else
-    if (s_value_equals ((zp_change_t *) zhashx_lookup (self->map, key),
-                        s_frame_data (self, 3), s_frame_size (self, 3)))
-        s_reply_status (self, ZP_STATUS_OK);
-    else
-        s_park (self, key);
+        s_park (self, peer, request);
 }
 
 static void
-s_wait_available (self_t *self, const char *key)
+s_wait_available (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    if (zhashx_lookup (self->map, key))
-        s_reply_status (self, ZP_STATUS_OK);
+    if (zhashx_lookup (self->map, request->key))
+        s_reply_status (self, peer, request, ZP_STATUS_OK);
     else
-        s_park (self, key);
+        s_park (self, peer, request);
 }
 
 static void
-s_watch (self_t *self)
+s_watch (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    if (self->nframes != 4 || s_frame_size (self, 3) != 4 || s_stream_lookup (self)) {
-        s_reply_status (self, ZP_STATUS_PROTOCOL);
+    if (s_stream_lookup (self, peer)) {
+        s_reply_status (self, peer, request, ZP_STATUS_PROTOCOL);
         return;
     }
     stream_t *stream = (stream_t *) zmalloc (sizeof (stream_t));
-    if (stream) {
-        stream->prefix_size = s_frame_size (self, 2);
-        stream->prefix = (char *) malloc (stream->prefix_size + 1);
-        stream->routing_id = zframe_new (s_frame_data (self, 0), s_frame_size (self, 0));
-    }
-    if (!stream || !stream->prefix || !stream->routing_id) {
+    if (stream)
+        stream->prefix = (char *) malloc (request->prefix.size + 1);
+    if (!stream || !stream->prefix) {
         s_stream_destroy (&stream);
-        s_reply_status (self, ZP_STATUS_TOO_LARGE);
+        s_reply_status (self, peer, request, ZP_STATUS_TOO_LARGE);
         return;
     }
-    memcpy (stream->prefix, s_frame_data (self, 2), stream->prefix_size);
+    stream->prefix_size = request->prefix.size;
+    memcpy (stream->prefix, request->prefix.data, stream->prefix_size);
     stream->prefix [stream->prefix_size] = 0;
-    const byte *credit = (const byte *) s_frame_data (self, 3);
-    stream->credit = ((uint32_t) credit [0] << 24) | ((uint32_t) credit [1] << 16)
-                   | ((uint32_t) credit [2] << 8) | credit [3];
+    stream->request_id = request->header.request_id;
+    stream->credit = request->credit;
     //  A baseline from the future would skip changes: clamp it
-    stream->cursor = self->header.seq < self->seq? self->header.seq: self->seq;
+    stream->cursor = request->header.seq < self->seq? request->header.seq: self->seq;
+    stream->peer = peer;
+    peer->streams++;
     zlistx_add_end (self->streams, stream);
-    s_reply_status (self, ZP_STATUS_OK);
+    s_reply_status (self, peer, request, ZP_STATUS_OK);
     s_stream_catch_up (self, stream);
 }
 
 static void
-s_credit (self_t *self)
+s_credit (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    stream_t *stream = s_stream_lookup (self);
+    stream_t *stream = s_stream_lookup (self, peer);
     if (stream) {
-        uint64_t credit = (uint64_t) stream->credit + self->header.seq;
+        uint64_t credit = (uint64_t) stream->credit + request->header.seq;
         stream->credit = credit > UINT32_MAX? UINT32_MAX: (uint32_t) credit;
         s_stream_catch_up (self, stream);
     }
 }
 
 //  CANCEL from a watch socket ends its stream; from a state handle it
-//  withdraws a parked request
+//  withdraws a parked request: 'X', the peer's identity, the header
 static void
-s_cancel (self_t *self)
+s_cancel (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    stream_t *stream = s_stream_lookup (self);
+    stream_t *stream = s_stream_lookup (self, peer);
     if (stream) {
         void *handle = zlistx_find (self->streams, stream);
         zlistx_delete (self->streams, handle);
     }
-    else {
+    else
+    if (peer->parked) {
         void *feed = zsock_resolve (self->feed);
         byte kind = 'X';
+        byte header [ZP_HEADER_SIZE];
+        zp__header_encode (&request->header, header);
         if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
-            zmq_msg_send (&self->frames [0], feed, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-            zmq_msg_send (&self->frames [1], feed, ZMQ_DONTWAIT);
+            zmq_send (feed, peer->identity + 1, peer->identity [0],
+                      ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send (feed, header, sizeof header, ZMQ_DONTWAIT);
         }
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  The one dispatcher: a valid request from a peer, whatever its transport
+
+static void
+s_dispatch (self_t *self, peer_t *peer, const zp_request_t *request)
+{
+    switch (request->header.command) {
+        case ZP_CMD_HELLO:          s_reply_status (self, peer, request, ZP_STATUS_OK); break;
+        case ZP_CMD_GET:            s_get (self, peer, request); break;
+        case ZP_CMD_SET:            s_set (self, peer, request); break;
+        case ZP_CMD_DEL:            s_delete (self, peer, request); break;
+        case ZP_CMD_EXISTS:         s_exists (self, peer, request); break;
+        case ZP_CMD_KEYS:           s_keys (self, peer, request, false); break;
+        case ZP_CMD_DUMP:           s_keys (self, peer, request, true); break;
+        case ZP_CMD_SIZE:           s_size (self, peer, request); break;
+        case ZP_CMD_INCR:           s_incr (self, peer, request); break;
+        case ZP_CMD_CAS:            s_cas (self, peer, request); break;
+        case ZP_CMD_WAIT_CHANGE:    s_wait_change (self, peer, request); break;
+        case ZP_CMD_WAIT_EQUAL:     s_wait_equal (self, peer, request); break;
+        case ZP_CMD_WAIT_AVAILABLE: s_wait_available (self, peer, request); break;
+        case ZP_CMD_WATCH:          s_watch (self, peer, request); break;
+        case ZP_CMD_CREDIT:         s_credit (self, peer, request); break;
+        case ZP_CMD_CANCEL:         s_cancel (self, peer, request); break;
+        case ZP_CMD_TXN:            s_txn (self, peer, request); break;
+        case ZP_CMD_SINCE:          s_since (self, peer, request); break;
+        default:
+            //  The decoder lets through only the commands above
+            s_reply_status (self, peer, request, ZP_STATUS_PROTOCOL);
     }
 }
 
@@ -947,6 +1038,14 @@ s_recv_frames (self_t *self, void *sock)
     return zp__frames_recv (sock, self->frames, MAX_FRAMES, &self->nframes);
 }
 
+static zp_part_t
+s_frame (self_t *self, size_t index)
+{
+    zp_part_t part = { zmq_msg_data (&self->frames [index]),
+                       zmq_msg_size (&self->frames [index]) };
+    return part;
+}
+
 static void
 s_log_malformed (self_t *self, const char *why)
 {
@@ -958,56 +1057,33 @@ s_log_malformed (self_t *self, const char *why)
 
 
 //  --------------------------------------------------------------------------
-//  Handle one client request
+//  A request from a peer, in frames (header first): decode, dispatch
 
 static void
-s_handle_request (self_t *self, size_t count)
+s_handle_request (self_t *self, const void *identity, size_t identity_size, int fd,
+                  const zp_part_t *frames, size_t count)
 {
-    if (count > MAX_FRAMES || count < 2
-    ||  zp__header_decode (&self->header, (const byte *) s_frame_data (self, 1),
-                           s_frame_size (self, 1)) < 0) {
-        //  Without a valid header there is nobody to answer
-        s_log_malformed (self, count > MAX_FRAMES? "too many frames": "bad header");
+    zp_request_t request;
+    int status = zp__request_decode (&request, frames, count);
+    if (status < 0) {
+        s_log_malformed (self, "bad header");
         return;
     }
-    char key [ZP_KEY_MAX + 1];
-    int command = self->header.command;
-    bool keyed = command == ZP_CMD_GET || command == ZP_CMD_SET || command == ZP_CMD_DEL
-              || command == ZP_CMD_EXISTS || command == ZP_CMD_INCR || command == ZP_CMD_CAS
-              || command == ZP_CMD_WAIT_CHANGE || command == ZP_CMD_WAIT_EQUAL
-              || command == ZP_CMD_WAIT_AVAILABLE;
-    if (keyed && !s_frame_key (self, 2, key)) {
-        s_reply_status (self, ZP_STATUS_INVALID);
+    peer_t *peer = s_peer_require (self, identity, identity_size, fd);
+    if (!peer) {
+        s_log_malformed (self, "no peer");
         return;
     }
-    switch (command) {
-        case ZP_CMD_HELLO:          s_reply_status (self, ZP_STATUS_OK); break;
-        case ZP_CMD_GET:            s_get (self, key); break;
-        case ZP_CMD_SET:            s_set (self, key); break;
-        case ZP_CMD_DEL:            s_delete (self, key); break;
-        case ZP_CMD_EXISTS:
-            s_reply_status (self, zhashx_lookup (self->map, key)? ZP_STATUS_OK
-                                                                : ZP_STATUS_NOT_FOUND);
-            break;
-        case ZP_CMD_KEYS:           s_keys (self, false); break;
-        case ZP_CMD_DUMP:           s_keys (self, true); break;
-        case ZP_CMD_SIZE:           s_size (self); break;
-        case ZP_CMD_INCR:           s_incr (self, key); break;
-        case ZP_CMD_CAS:            s_cas (self, key); break;
-        case ZP_CMD_WAIT_CHANGE:    s_wait_change (self, key); break;
-        case ZP_CMD_WAIT_EQUAL:     s_wait_equal (self, key); break;
-        case ZP_CMD_WAIT_AVAILABLE: s_wait_available (self, key); break;
-        case ZP_CMD_WATCH:          s_watch (self); break;
-        case ZP_CMD_CREDIT:         s_credit (self); break;
-        case ZP_CMD_CANCEL:         s_cancel (self); break;
-        case ZP_CMD_TXN:            s_txn (self); break;
-        case ZP_CMD_SINCE:          s_since (self); break;
-        default:
-            s_log_malformed (self, "unknown command");
-            s_reply_status (self, ZP_STATUS_PROTOCOL);
-    }
+    peer->last_seen = zclock_mono ();
+    if (status == ZP_STATUS_PROTOCOL)
+        s_log_malformed (self, "bad frames or command");
+    if (status)
+        s_reply_status (self, peer, &request, status);
+    else
+        s_dispatch (self, peer, &request);
 }
 
+//  The ROUTER: a routing id, then the request
 static void
 s_handle_router (self_t *self)
 {
@@ -1016,34 +1092,48 @@ s_handle_router (self_t *self)
         size_t count = s_recv_frames (self, router);
         if (count == 0)
             break;
-        s_handle_request (self, count);
+        zp_part_t frames [MAX_FRAMES];
+        for (size_t index = 0; index < self->nframes; index++)
+            frames [index] = s_frame (self, index);
+        //  Frames past those kept count as one too many
+        s_handle_request (self, frames [0].data, frames [0].size, -1,
+                          frames + 1, self->nframes - 1);
     }
 }
 
 
 //  --------------------------------------------------------------------------
-//  The registry ends each parked request with a message naming its key:
-//  'R', key, routing id, header and payload, a reply we pass on to the
-//  client as it is; or 'D', key, a request the client withdrew
+//  The registry ends each parked request with a message naming its key and
+//  peer: 'R', key, identity, header [, value], a reply we send on to the
+//  peer; or 'D', key, identity, a request the peer withdrew
 
 static void
 s_handle_feed (self_t *self)
 {
     void *feed = zsock_resolve (self->feed);
-    void *router = zsock_resolve (self->router);
-    char key [ZP_KEY_MAX + 1];
     for (int batch = 0; batch < DRAIN_BATCH; batch++) {
         size_t count = s_recv_frames (self, feed);
         if (count == 0)
             break;
         //  The registry is ours: a malformed message cannot happen
-        if (count < 2 || count > MAX_FRAMES || s_frame_size (self, 0) != 1
-        ||  !s_frame_key (self, 1, key))
+        zp_part_t frames [MAX_FRAMES];
+        for (size_t index = 0; index < self->nframes; index++)
+            frames [index] = s_frame (self, index);
+        char key [ZP_KEY_MAX + 1];
+        if (self->nframes < 3 || frames [0].size != 1
+        ||  !zp__key_valid ((const char *) frames [1].data, frames [1].size))
             continue;
+        memcpy (key, frames [1].data, frames [1].size);
+        key [frames [1].size] = 0;
         s_watched_add (self, key, -1);
-        for (size_t index = 2; index < self->nframes; index++)
-            zmq_msg_send (&self->frames [index], router,
-                          ZMQ_DONTWAIT | (index + 1 < self->nframes? ZMQ_SNDMORE: 0));
+        peer_t *peer = s_peer_lookup (self, frames [2].data, frames [2].size);
+        if (!peer)
+            continue;           //  Forgotten meanwhile
+        peer->parked--;
+        zp_header_t header;
+        if (*(const byte *) frames [0].data == 'R' && self->nframes > 3
+        &&  zp__header_decode (&header, (const byte *) frames [3].data, frames [3].size) == 0)
+            s_peer_send (self, peer, &header, frames + 4, self->nframes - 4);
     }
 }
 
@@ -1060,10 +1150,15 @@ s_handle_sys (self_t *self)
         size_t count = s_recv_frames (self, sys);
         if (count == 0)
             break;
-        if (count > 2 || !s_frame_key (self, 0, key))
+        zp_part_t name = s_frame (self, 0);
+        if (count > 2 || !zp__key_valid ((const char *) name.data, name.size))
             continue;           //  Our own threads send these: cannot happen
-        if (count == 2)
-            s_apply (self, key, s_frame_data (self, 1), s_frame_size (self, 1), false);
+        memcpy (key, name.data, name.size);
+        key [name.size] = 0;
+        if (count == 2) {
+            zp_part_t value = s_frame (self, 1);
+            s_apply (self, key, value.data, value.size, false);
+        }
         else
         if (zhashx_lookup (self->map, key))
             s_apply (self, key, NULL, 0, true);
@@ -1121,7 +1216,8 @@ zp_store_actor (zsock_t *pipe, void *args)
     if (!self)
         return;
     while (!self->terminated) {
-        void *which = zpoller_wait (self->poller, -1);
+        int64_t wait = self->next_sweep - zclock_mono ();
+        void *which = zpoller_wait (self->poller, wait > 0? (int) wait: 0);
         if (which == self->router)
             s_handle_router (self);
         else
@@ -1133,6 +1229,8 @@ zp_store_actor (zsock_t *pipe, void *args)
         else
         if (which == self->pipe)
             s_handle_pipe (self);
+        if (zclock_mono () >= self->next_sweep)
+            s_peers_sweep (self);
     }
     s_self_destroy (&self);
 }

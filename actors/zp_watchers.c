@@ -10,7 +10,7 @@
 
 #include "zp_classes.h"
 
-//  Feed messages: kind, routing id, header, key, value
+//  Feed messages: kind, routing id (a peer's identity), header, key, value
 #define MAX_FRAMES      5
 
 typedef struct {
@@ -276,12 +276,15 @@ s_handle_cancel (self_t *self)
     waiter_t *waiter = index_key?
         (waiter_t *) zhashx_lookup (self->by_request, index_key): NULL;
     //  Withdraw it quietly (the client has stopped listening for it), and
-    //  tell the store one request less waits on the key
+    //  tell the store one request less waits on the key, for that peer
     if (waiter) {
         void *feed = zsock_resolve (self->feed);
         byte kind = 'D';
-        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1)
-            zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_DONTWAIT);
+        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
+            zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send (feed, zframe_data (waiter->routing_id), zframe_size (waiter->routing_id),
+                      ZMQ_DONTWAIT);
+        }
         s_waiter_remove (self, waiter);
     }
     zstr_free (&index_key);
