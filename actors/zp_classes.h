@@ -135,6 +135,12 @@ int
     zp__state_write (zp_state_t *self, int command, const zp_part_t *parts, size_t nparts,
                      zframe_t **frame_p);
 
+//  Write a reserved key ($proc/..., $pool/...) as zproc itself, from a
+//  process that has no inproc way to the store (a worker's own context).
+//  Returns 0, or -1 with errno as zp_state_set_str.
+int
+    zp__state_notice (zp_state_t *self, const char *key, const char *value);
+
 //  ---------------------------------------------------------------------------
 //  zp_watch internals (zp_watch.c)
 
@@ -235,6 +241,8 @@ typedef struct {
     zp_worker_fn *fn;           //  The worker's body
     void *props;                //  Its argument
     zp_restart_t policy;        //  When to restart it
+    zp_strategy_t strategy;     //  The group's strategy
+    int grace;                  //  Msecs between $TERM, SIGTERM and SIGKILL
     int max_restarts;           //  Intensity: at most this many restarts...
     int period;                 //  ...within this many msecs
     int backoff_initial;        //  First wait before a restart, msecs
@@ -258,12 +266,18 @@ int
 const char *
     zp__ctx_dir (zp_ctx_t *self);
 
+//  True when a worker (of any context on this store) has that name; a name
+//  left by a worker that was killed with its supervisor is free again
+bool
+    zp__ctx_name_taken (zp_ctx_t *self, const char *name);
+
 //  The context's grace period between $TERM, SIGTERM and SIGKILL, msecs
 int
     zp__ctx_grace (zp_ctx_t *self);
 
-//  Write a reserved key ("$...") of the state as zproc itself, without
-//  waiting for the store; nothing in a worker's own context
+//  Write a reserved key ("$...") of the state as zproc itself: without
+//  waiting for the store in the parent, with a round trip in a worker's
+//  own context
 void
     zp__ctx_publish (zp_ctx_t *self, const char *key, const char *value);
 

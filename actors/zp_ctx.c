@@ -410,7 +410,7 @@ static int
 s_ctx_start (zp_ctx_t *self)
 {
     zp_reaper_args_t reaper_args = {
-        self->events_endpoint, self->sys, self->dir, self->keys, self
+        self->events_endpoint, self->sys, self->endpoint, self->dir, self->keys, self
     };
     self->reaper = s_actor_start (zp_reaper_actor, &reaper_args);
     self->events = self->reaper? zsock_new (ZMQ_PAIR): NULL;
@@ -644,6 +644,16 @@ zp_ctx_set_restart (zp_ctx_t *self, zp_restart_t policy)
 }
 
 int
+zp_ctx_set_strategy (zp_ctx_t *self, zp_strategy_t strategy)
+{
+    if (!self || strategy < ZP_STRATEGY_ONE_FOR_ONE || strategy > ZP_STRATEGY_REST_FOR_ONE
+    ||  zlistx_size (self->procs))
+        return zp__fail (EINVAL, -1);
+    self->supervision.strategy = strategy;
+    return 0;
+}
+
+int
 zp_ctx_set_intensity (zp_ctx_t *self, int max_restarts, int period_ms)
 {
     if (!self || max_restarts < 0 || period_ms < 0)
@@ -709,8 +719,11 @@ zp__ctx_grace (zp_ctx_t *self)
 void
 zp__ctx_publish (zp_ctx_t *self, const char *key, const char *value)
 {
-    if (!self->sys)
-        return;                 //  A worker's own context has no store
+    if (!self->sys) {
+        //  A worker's own context: through its state handle
+        zp__state_notice (self->state, key, value);
+        return;
+    }
     if (!self->notices) {
         self->notices = zsock_new (ZMQ_PUSH);
         if (!self->notices)
@@ -914,6 +927,57 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
 //  --------------------------------------------------------------------------
 //  Fork one worker now
 
+//  True while pid runs (a zombie has ended)
+static bool
+s_pid_alive (pid_t pid)
+{
+    if (kill (pid, 0) < 0 && errno == ESRCH)
+        return false;
+    char path [32], state = 0;
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    //  "pid (comm) state ...": comm may hold spaces and parentheses
+    char line [512];
+    if (file && fgets (line, sizeof line, file)) {
+        char *end = strrchr (line, ')');
+        if (end && end [1] == ' ')
+            state = end [2];
+    }
+    if (file)
+        fclose (file);
+    return state != 'Z';
+}
+
+bool
+zp__ctx_name_taken (zp_ctx_t *self, const char *name)
+{
+    if (zp_ctx_proc (self, name))
+        return true;
+    //  Taken when a worker of any context on this store has it...
+    char *mailbox = zp__mailbox_path (self->dir, "mbox", name);
+    bool taken = !mailbox || access (mailbox, F_OK) == 0;
+    zstr_free (&mailbox);
+    if (!taken)
+        return false;
+    //  ...unless its worker died with its supervisor, killed (nobody was
+    //  left to clean up after it): its last pid is gone
+    char *key = zsys_sprintf ("%s%s/pid", ZP_PROC_PREFIX, name);
+    int64_t pid = 0;
+    if (key && zp_state_get_int (self->state, key, &pid) == 0 && pid > 0
+    &&  !s_pid_alive ((pid_t) pid)) {
+        const char *boxes [] = { "mbox", "reply" };
+        for (size_t index = 0; index < 2; index++) {
+            char *path = zp__mailbox_path (self->dir, boxes [index], name);
+            if (path)
+                unlink (path);
+            zstr_free (&path);
+        }
+        taken = false;
+    }
+    zstr_free (&key);
+    return taken;
+}
+
 //  The next name of an unnamed worker, "worker-N" or "OWNER.N"
 static char *
 s_default_name (zp_ctx_t *self)
@@ -928,11 +992,7 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
         return zp__fail (EINVAL, NULL);
     char *default_name = name? NULL: s_default_name (self);
     name = name? name: default_name;
-    //  A name is taken when a worker of any context on this store has it
-    char *mailbox = name? zp__mailbox_path (self->dir, "mbox", name): NULL;
-    bool taken = !mailbox || access (mailbox, F_OK) == 0;
-    zstr_free (&mailbox);
-    if (!zp__name_valid (name) || taken || zp_ctx_proc (self, name)) {
+    if (!zp__name_valid (name) || zp__ctx_name_taken (self, name)) {
         zstr_free (&default_name);
         return zp__fail (EINVAL, NULL);
     }
@@ -945,6 +1005,7 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
         zp_supervision_t supervision = self->supervision;
         supervision.fn = fn;
         supervision.props = props;
+        supervision.grace = self->grace;
         zsock_send (self->reaper, "sisp", "TRACK", (int) pid, name, &supervision);
         s_actor_wait (self->reaper);
         saved = zp__ctx_await_ready (ready_fd);

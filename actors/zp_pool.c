@@ -639,16 +639,11 @@ zp_pool_new (zp_ctx_t *ctx, const char *name, size_t size, zp_task_fn *fn, void 
         slot->number = index;
         slot->fd = slot->child_fd = slot->pidfd = slot->ready_fd = -1;
         slot->name = zsys_sprintf ("%s-%zu", name, index);
-        //  A name is taken when a worker of any context on this store has it
-        char *mailbox = slot->name? zp__mailbox_path (zp__ctx_dir (ctx), "mbox", slot->name)
-                                  : NULL;
-        if (!mailbox)
+        if (!slot->name)
             rc = ENOMEM;
         else
-        if (!zp__name_valid (slot->name) || access (mailbox, F_OK) == 0
-        ||  zp_ctx_proc (ctx, slot->name))
+        if (!zp__name_valid (slot->name) || zp__ctx_name_taken (ctx, slot->name))
             rc = EINVAL;
-        zstr_free (&mailbox);
     }
     //  Fork them all, then wait for them together
     for (size_t index = 0; index < size && rc == 0; index++)

@@ -229,7 +229,11 @@ zp__request_decode (zp_request_t *request, const zp_part_t *frames, size_t count
         default:
             break;
     }
-    if (shape->writes && zp__key_reserved (request->key))
+    //  A SET with the NOTICE flag is zproc's own notice: a worker's own
+    //  context publishing $proc/ and $pool/ keys
+    bool notice = request->header.command == ZP_CMD_SET
+               && (request->header.flags & ZP_FLAG_NOTICE);
+    if (shape->writes && zp__key_reserved (request->key) && !notice)
         return ZP_STATUS_DENIED;
     if (request->value.size > ZP_VALUE_MAX || request->expected.size > ZP_VALUE_MAX)
         return ZP_STATUS_TOO_LARGE;

@@ -59,6 +59,7 @@ typedef enum {
 #define ZP_FLAG_ABSENT      1   //  CAS: expect no key; EVENT: key deleted
 #define ZP_FLAG_MORE        2   //  EVENT: more events of the same batch follow
 #define ZP_FLAG_RESET       4   //  SINCE: the whole state under prefix, not changes
+#define ZP_FLAG_NOTICE      8   //  SET: zproc's own notice, may write a reserved key
 
 //  Operations in a TXN request's frame: op, key size (1 byte), key, then
 //  a value (4-byte big-endian size, bytes) for SET and REQUIRE, a delta

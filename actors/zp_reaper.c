@@ -8,9 +8,19 @@
 
 //  How often children without a pidfd are polled, msecs
 #define POLL_INTERVAL   50
+//  How long a worker's own context waits for the store to take a notice
+#define NOTICE_TIMEOUT  1000
+//  A child parked for a group restart that has not been decided yet
+#define NOT_YET         INT64_MAX
+
+//  Recent restart times, counted against an intensity
+typedef struct {
+    int64_t *times;             //  Ring of max_restarts times, made on first use
+    size_t next;                //  Next slot in the ring
+} ring_t;
 
 typedef struct {
-    pid_t pid;                  //  The child; 0 while it waits for a restart
+    pid_t pid;                  //  The child; -(old pid) while it waits for a restart
     int pidfd;                  //  Readable when it exits; -1 when unsupported
     char *name;                 //  Its worker name
     void *handle;               //  Its place in the children list
@@ -18,10 +28,13 @@ typedef struct {
     int64_t started;            //  When it last started, zclock_mono
     int64_t restart_at;         //  When to restart it, while pid is 0
     int backoff;                //  Wait before the next restart, msecs
-    int64_t *restarts;          //  Ring of recent restart times
-    size_t restarts_next;       //  Next slot in the ring
+    ring_t restarts;            //  Its recent restarts (one_for_one)
     bool stopped;               //  Did we stop it ($TERM, signals)? Then its
                                 //  exit is no failure of its own
+    bool regroup;               //  Stopped for a group restart: it waits for
+                                //  the group once it has exited
+    bool trigger;               //  It died and asks for a group restart
+    int code;                   //  Its last exit code
 } child_t;
 
 typedef struct {
@@ -34,7 +47,14 @@ typedef struct {
     char *dir;                  //  Socket directory
     zp_keys_t *keys;            //  CURVE keys for the mailboxes, or NULL
     zp_ctx_t *ctx;              //  The context, to fork restarted workers
-    zlistx_t *children;         //  child_t, owned
+    zlistx_t *children;         //  child_t, owned, in spawn order
+    zp_state_t *state;          //  Notices of a worker's own context, else NULL
+    bool grouped;               //  The group settings below are known
+    zp_strategy_t strategy;     //  The group's strategy
+    int max_restarts;           //  Group intensity: at most this many restarts...
+    int period;                 //  ...within this many msecs
+    ring_t group_restarts;      //  Recent group restarts
+    int grace;                  //  Msecs between $TERM, SIGTERM and SIGKILL
     size_t unwatched;           //  Children without a pidfd: polled instead
 } self_t;
 
@@ -49,7 +69,7 @@ s_child_destroy (child_t **self_p)
     if (self) {
         if (self->pidfd >= 0)
             close (self->pidfd);
-        free (self->restarts);
+        free (self->restarts.times);
         free (self->name);
         free (self);
         *self_p = NULL;
@@ -99,11 +119,12 @@ s_unwatch (self_t *self, child_t *child)
 static void
 s_publish (self_t *self, const char *name, const char *field, const char *value)
 {
-    if (!self->sys)
-        return;                 //  A worker's own context has no store
     char *key = zsys_sprintf ("%s%s/%s", ZP_PROC_PREFIX, name, field);
-    if (key)
+    if (key && self->sys)
         zsock_send (self->sys, "ss", key, value);
+    else
+    if (key && self->state)
+        zp__state_notice (self->state, key, value);
     zstr_free (&key);
 }
 
@@ -129,6 +150,8 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->sys);
     zsock_destroy (&self->events);
     zlistx_destroy (&self->children);
+    zp_state_destroy (&self->state);
+    free (self->group_restarts.times);
     free (self->dir);
     free (self);
     *self_p = NULL;
@@ -158,6 +181,14 @@ s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
         if (zsock_connect (self->sys, "%s", args->sys) < 0)
             goto failed;
     }
+    else {
+        //  A worker's own context: notices go through a handle of ours
+        self->state = zp__state_new (args->store, args->keys? zcert_public_txt (args->keys->store)
+                                                            : NULL,
+                                     args->keys? args->keys->client: NULL, NOTICE_TIMEOUT);
+        if (!self->state)
+            goto failed;
+    }
     self->poller = zpoller_new (self->pipe, NULL);
     if (!self->poller)
         goto failed;
@@ -183,25 +214,39 @@ s_wants_restart (self_t *self, child_t *child, int code)
         && (policy == ZP_RESTART_PERMANENT || (policy == ZP_RESTART_TRANSIENT && code != 0));
 }
 
-//  Count a restart against the intensity; false when it is exhausted
+//  Count a restart against an intensity of max restarts in period msecs;
+//  false when it is exhausted
 static bool
-s_within_intensity (child_t *child, int64_t now)
+s_within_intensity (ring_t *ring, int max, int period, int64_t now)
 {
-    size_t max = (size_t) child->supervision.max_restarts;
-    if (max == 0)
+    if (max <= 0)
         return false;
-    if (!child->restarts) {
-        child->restarts = (int64_t *) calloc (max, sizeof (int64_t));
-        if (!child->restarts)
+    if (!ring->times) {
+        ring->times = (int64_t *) calloc ((size_t) max, sizeof (int64_t));
+        if (!ring->times)
             return false;
     }
     //  The oldest of the last max restarts: too recent means too many
-    int64_t oldest = child->restarts [child->restarts_next];
-    if (oldest && now - oldest < child->supervision.period)
+    int64_t oldest = ring->times [ring->next];
+    if (oldest && now - oldest < period)
         return false;
-    child->restarts [child->restarts_next] = now;
-    child->restarts_next = (child->restarts_next + 1) % max;
+    ring->times [ring->next] = now;
+    ring->next = (ring->next + 1) % (size_t) max;
     return true;
+}
+
+//  When to restart a child that exited now: after its backoff, which
+//  doubles each time up to the maximum; a worker that ran for a whole
+//  period starts its backoff afresh
+static int64_t
+s_restart_time (child_t *child, int64_t now)
+{
+    if (now - child->started >= child->supervision.period)
+        child->backoff = child->supervision.backoff_initial;
+    int64_t at = now + child->backoff;
+    child->backoff = child->backoff * 2 < child->supervision.backoff_max
+                   ? child->backoff * 2: child->supervision.backoff_max;
+    return at;
 }
 
 //  The child is gone for good: tell the state and the context
@@ -229,22 +274,41 @@ s_child_exited (self_t *self, child_t *child, pid_t pid, int code)
             unlink (path);
         zstr_free (&path);
     }
+    child->code = code;
+    if (child->regroup) {
+        //  We stopped it for a group restart: it waits for the group,
+        //  unless it is temporary (as in OTP: stopped, it stays stopped)
+        if (child->supervision.policy == ZP_RESTART_TEMPORARY) {
+            s_child_gone (self, child, pid, code, false);
+            return;
+        }
+        s_publish_int (self, child, "code", code);
+        s_publish (self, child->name, "status", "restarting");
+        child->pid = -pid;
+        child->restart_at = NOT_YET;
+        return;
+    }
     if (!s_wants_restart (self, child, code)) {
         s_child_gone (self, child, pid, code, false);
         return;
     }
+    if (self->strategy != ZP_STRATEGY_ONE_FOR_ONE) {
+        //  The group restart is decided outside any walk of the children
+        s_publish_int (self, child, "code", code);
+        s_publish (self, child->name, "status", "restarting");
+        child->pid = -pid;
+        child->restart_at = NOT_YET;
+        child->trigger = true;
+        return;
+    }
     int64_t now = zclock_mono ();
-    if (!s_within_intensity (child, now)) {
+    if (!s_within_intensity (&child->restarts, child->supervision.max_restarts,
+                             child->supervision.period, now)) {
         zsys_warning ("zproc: worker %s restarted too often, giving up", child->name);
         s_child_gone (self, child, pid, code, true);
         return;
     }
-    //  A worker that ran for a whole period starts its backoff afresh
-    if (now - child->started >= child->supervision.period)
-        child->backoff = child->supervision.backoff_initial;
-    child->restart_at = now + child->backoff;
-    child->backoff = child->backoff * 2 < child->supervision.backoff_max
-                   ? child->backoff * 2: child->supervision.backoff_max;
+    child->restart_at = s_restart_time (child, now);
     s_publish_int (self, child, "code", code);
     s_publish (self, child->name, "status", "restarting");
     //  The context learns the new pid once the worker is back
@@ -266,6 +330,8 @@ s_restart (self_t *self, child_t *child)
         return;
     }
     s_watch (self, child, pid);
+    child->stopped = false;
+    child->regroup = false;
     s_publish_int (self, child, "pid", pid);
     s_publish (self, child->name, "status", "starting");
     zsock_send (self->events, "iiii", (int) old_pid, 0, (int) pid, 0);
@@ -320,7 +386,7 @@ s_timeout (self_t *self, int64_t deadline)
         timeout = POLL_INTERVAL;
     for (child_t *child = (child_t *) zlistx_first (self->children); child;
          child = (child_t *) zlistx_next (self->children))
-        if (child->pid < 0) {
+        if (child->pid < 0 && child->restart_at != NOT_YET) {
             int64_t wait = child->restart_at - zclock_mono ();
             wait = wait > 0? wait: 0;
             if (timeout < 0 || wait < timeout)
@@ -331,14 +397,28 @@ s_timeout (self_t *self, int64_t deadline)
 
 
 //  --------------------------------------------------------------------------
-//  Stop every child: $TERM, SIGTERM, SIGKILL, a grace period between each
+//  Stop children: $TERM, SIGTERM, SIGKILL, a grace period between each. The
+//  children to stop are those marked stopped: every one at shutdown, those
+//  a group restart takes along otherwise.
 
-//  Wait until every child has exited or deadline, reaping as they go
+//  True while a child marked stopped still runs
+static bool
+s_stopped_running (self_t *self)
+{
+    for (child_t *child = (child_t *) zlistx_first (self->children); child;
+         child = (child_t *) zlistx_next (self->children))
+        if (child->stopped && child->pid > 0)
+            return true;
+    return false;
+}
+
+//  Wait until every child marked stopped has exited, or deadline, reaping
+//  as they go
 static void
-s_wait_all (self_t *self, int64_t deadline)
+s_wait_stopped (self_t *self, int64_t deadline)
 {
     zpoller_remove (self->poller, self->pipe);
-    while (zlistx_size (self->children) && zclock_mono () < deadline) {
+    while (s_stopped_running (self) && zclock_mono () < deadline) {
         zpoller_wait (self->poller, s_timeout (self, deadline));
         s_reap (self);
     }
@@ -346,18 +426,17 @@ s_wait_all (self_t *self, int64_t deadline)
 }
 
 static void
-s_signal_all (self_t *self, int signum)
+s_signal_stopped (self_t *self, int signum)
 {
     for (child_t *child = (child_t *) zlistx_first (self->children); child;
          child = (child_t *) zlistx_next (self->children))
-        if (child->pid > 0)
+        if (child->stopped && child->pid > 0)
             kill (child->pid, signum);
 }
 
 static void
-s_stop (self_t *self, int grace)
+s_terminate (self_t *self, int grace)
 {
-    self->stopping = true;
     //  The $TERM sockets live until every child is gone, then whatever
     //  they still hold (for children that left first) is discarded
     zlistx_t *terms = zlistx_new ();
@@ -365,9 +444,9 @@ s_stop (self_t *self, int grace)
         zlistx_set_destructor (terms, (czmq_destructor *) zsock_destroy);
     for (child_t *child = (child_t *) zlistx_first (self->children); child && terms;
          child = (child_t *) zlistx_next (self->children)) {
-        child->stopped = true;
-        if (child->pid <= 0)
+        if (!child->stopped || child->pid <= 0)
             continue;
+        s_publish (self, child->name, "status", "stopping");
         zsock_t *mailbox = zp__mailbox_connect (self->dir, "mbox", child->name, self->keys);
         zmsg_t *term = zmsg_new ();
         if (mailbox && term && zmsg_addstr (term, "$TERM") == 0)
@@ -378,18 +457,79 @@ s_stop (self_t *self, int grace)
             zlistx_add_end (terms, mailbox);
         }
     }
-    s_reap (self);              //  Those waiting for a restart go now
-    s_wait_all (self, zclock_mono () + grace);
-    if (zlistx_size (self->children)) {
-        s_signal_all (self, SIGTERM);
-        s_wait_all (self, zclock_mono () + grace);
+    s_reap (self);              //  At shutdown, those waiting for a restart go now
+    s_wait_stopped (self, zclock_mono () + grace);
+    if (s_stopped_running (self)) {
+        s_signal_stopped (self, SIGTERM);
+        s_wait_stopped (self, zclock_mono () + grace);
     }
-    if (zlistx_size (self->children)) {
-        s_signal_all (self, SIGKILL);
+    if (s_stopped_running (self)) {
+        s_signal_stopped (self, SIGKILL);
         //  SIGKILL cannot be ignored: wait as long as it takes
-        s_wait_all (self, INT64_MAX);
+        s_wait_stopped (self, INT64_MAX);
     }
     zlistx_destroy (&terms);
+}
+
+//  Shutdown: stop every child, restart none
+static void
+s_stop (self_t *self, int grace)
+{
+    self->stopping = true;
+    for (child_t *child = (child_t *) zlistx_first (self->children); child;
+         child = (child_t *) zlistx_next (self->children))
+        child->stopped = true;
+    s_terminate (self, grace);
+    s_reap (self);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Group restarts (one_for_all, rest_for_one): a child that died asked for
+//  one (trigger); the others the strategy takes along are stopped, then all
+//  restart together in spawn order, or, when the group's intensity is spent,
+//  every one is given up
+
+static void
+s_regroup (self_t *self)
+{
+    child_t *trigger = NULL;
+    for (child_t *child = (child_t *) zlistx_first (self->children); child && !trigger;
+         child = (child_t *) zlistx_next (self->children))
+        if (child->trigger)
+            trigger = child;
+    if (!trigger || self->stopping)
+        return;
+    int64_t now = zclock_mono ();
+    bool within = s_within_intensity (&self->group_restarts, self->max_restarts,
+                                      self->period, now);
+    if (!within)
+        zsys_warning ("zproc: worker %s: group restarted too often, giving up", trigger->name);
+    bool after = false;
+    for (child_t *child = (child_t *) zlistx_first (self->children); child;
+         child = (child_t *) zlistx_next (self->children)) {
+        after |= child == trigger;
+        if (child->trigger)
+            child->trigger = false;     //  Dead already, waiting for the group
+        else
+        if (!within || self->strategy == ZP_STRATEGY_ONE_FOR_ALL || after) {
+            child->stopped = true;
+            child->regroup = true;
+            if (child->pid < 0)
+                child->restart_at = NOT_YET;    //  Its own restart joins the group's
+        }
+    }
+    s_terminate (self, self->grace);
+    //  Every child waiting for the group: restarted at once, or given up
+    int64_t restart_at = within? s_restart_time (trigger, zclock_mono ()): 0;
+    for (child_t *child = (child_t *) zlistx_first (self->children); child;
+         child = (child_t *) zlistx_next (self->children))
+        if (child->pid < 0 && child->restart_at == NOT_YET) {
+            if (within)
+                child->restart_at = restart_at;
+            else
+                s_child_gone (self, child, -child->pid, child->code, true);
+        }
 }
 
 
@@ -407,6 +547,15 @@ s_track (self_t *self, int pid, char *name, zp_supervision_t *supervision)
     }
     child->name = name;
     child->supervision = *supervision;
+    //  The group's settings are those of its first worker (the context
+    //  refuses a new strategy once it has one); the grace period the latest
+    if (!self->grouped) {
+        self->grouped = true;
+        self->strategy = supervision->strategy;
+        self->max_restarts = supervision->max_restarts;
+        self->period = supervision->period;
+    }
+    self->grace = supervision->grace;
     child->backoff = supervision->backoff_initial;
     child->handle = zlistx_add_end (self->children, child);
     s_watch (self, child, pid);
@@ -495,6 +644,7 @@ zp_reaper_actor (zsock_t *pipe, void *args)
             s_handle_pipe (self);
         else
             s_reap (self);
+        s_regroup (self);
     }
     s_self_destroy (&self);
 }

@@ -8,12 +8,24 @@
     polling waitpid on older kernels: no process-wide SIGCHLD handler, so
     several contexts and the program's own children never steal each
     other's exits. Only our own pids are reaped. Each worker's life is
-    published in the state under $proc/NAME/.
+    published in the state under $proc/NAME/ (through the store's inproc
+    socket in the parent, through a state handle of the reaper's own in a
+    worker's context).
+
+    Group strategies (the first TRACK's settings hold for the group): with
+    one_for_all or rest_for_one, a worker whose policy asks for a restart
+    triggers a group restart once the current walk of the children is over:
+    the others it takes along are stopped ($TERM, SIGTERM, SIGKILL, the
+    grace period between each; status "stopping"), a temporary one stays
+    stopped, and all the rest restart together in spawn order after the
+    trigger's backoff. The group's intensity counts these restarts; when it
+    is spent every worker is stopped and given up (status "failed").
 
     Start it with zactor_new (zp_reaper_actor, &args). After zactor_new the
     actor sends its start-up status: zsock_recv (actor, "i", &rc).
     Commands on the pipe:
         TRACK pid name supervision ("sisp")     -> signal; status "starting"
+            (supervision: policy, intensity, backoff, strategy, grace)
         REGISTER name                           -> status "registered"
         READY name                              -> status "running"
         STOP grace_ms ("si")                    -> signal once every child
@@ -33,7 +45,9 @@
 typedef struct {
     const char *events;         //  inproc endpoint to bind for exit events
     const char *sys;            //  inproc endpoint of the store's own writes;
-                                //  NULL in a worker's own context: no notices
+                                //  NULL in a worker's own context, which
+                                //  publishes its notices through...
+    const char *store;          //  ...a state handle to the store
     const char *dir;            //  Socket directory, where mailboxes are
     zp_keys_t *keys;            //  CURVE keys for the mailboxes, or NULL
     zp_ctx_t *ctx;              //  The context, to fork restarted workers

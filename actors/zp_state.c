@@ -494,6 +494,15 @@ zp_state_set_bytes (zp_state_t *self, const char *key, const void *data, size_t 
 }
 
 int
+zp__state_notice (zp_state_t *self, const char *key, const char *value)
+{
+    if (s_check_write (self, key) < 0 || !value)
+        return zp__fail (EINVAL, -1);
+    zp_part_t parts [2] = { { key, strlen (key) }, { value, strlen (value) } };
+    return s_request (self, ZP_CMD_SET, ZP_FLAG_NOTICE, parts, 2);
+}
+
+int
 zp_state_set_str (zp_state_t *self, const char *key, const char *value)
 {
     if (!value)

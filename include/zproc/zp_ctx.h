@@ -148,12 +148,36 @@ int
 int
     zp_ctx_set_backoff (zp_ctx_t *self, int initial_ms, int max_ms);
 
+//  Group strategies, in OTP's vocabulary: what happens to the context's
+//  other workers when one of them is to be restarted
+typedef enum {
+    ZP_STRATEGY_ONE_FOR_ONE = 0,    //  Only that worker is restarted (the default)
+    ZP_STRATEGY_ONE_FOR_ALL,        //  Every other worker is stopped too, then
+                                    //  all are restarted, in spawn order
+    ZP_STRATEGY_REST_FOR_ONE        //  The same for the workers spawned after it
+} zp_strategy_t;
+
+//  The strategy of the context's workers as a group; set it before spawning
+//  (EINVAL once a worker was spawned, or for an unknown strategy). A worker
+//  stopped for a group restart gets $TERM, SIGTERM after the grace period,
+//  SIGKILL after another; a temporary worker is stopped and stays stopped
+//  (as in OTP). With one_for_all and rest_for_one the intensity
+//  (zp_ctx_set_intensity) counts group restarts: when it runs out the whole
+//  group is given up (every worker stopped, status "failed"). Exits the
+//  context caused are no failure for zp_ctx_wait_all. Pool workers are not
+//  part of the group.
+int
+    zp_ctx_set_strategy (zp_ctx_t *self, zp_strategy_t strategy);
+
 //  Process notices: the reaper publishes each worker's life in the state,
 //  under the reserved prefix "$proc/NAME/" (clients cannot write there:
-//  EACCES), so any process can wait for a start or a death with the
+//  EACCES), for the workers of every context, nested ones included (the
+//  workers of workers: a supervision tree is visible at every level), so
+//  any process can wait for a start or a death with the
 //  ordinary watchers:
-//      $proc/NAME/status   registered | starting | running | restarting |
-//                          exited | killed | failed (restarts given up)
+//      $proc/NAME/status   registered | starting | running | stopping |
+//                          restarting | exited | killed | failed (restarts
+//                          given up)
 //      $proc/NAME/pid      the current pid, decimal
 //      $proc/NAME/code     the last exit code, or 128+signal
 #define ZP_PROC_PREFIX      "$proc/"
