@@ -112,10 +112,13 @@ int
 
 //  Make a state handle connected to endpoint. server_public_key NULL: no
 //  CURVE; else cert is the client certificate to present (copied), or NULL
-//  for a fresh one. NULL with errno as zp_state_connect.
+//  for a fresh one. lane_fd, when not -1, is the handle's end of a direct
+//  lane to the store (zp_lane.h), which the handle takes (also when this
+//  fails): its calls go there; its watches still connect to endpoint with
+//  the keys. NULL with errno as zp_state_connect.
 zp_state_t *
     zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cert,
-                   int timeout_ms);
+                   int timeout_ms, int lane_fd);
 
 //  Let a handle read the store's published sequence number (shared NULL:
 //  it cannot), and the page a handle reads (NULL when none)
@@ -194,9 +197,11 @@ zp_keys_t *
     zp__worker_keys (zp_worker_t *self);
 
 //  In the child: make the worker (state handle, mailbox). NULL with errno.
+//  lane_fd: the worker's end of its direct lane to the store (taken, also
+//  on failure), or -1 to reach the store at endpoint.
 zp_worker_t *
     zp__worker_new (const char *name, const char *dir, const char *endpoint,
-                    zp_keys_t *keys);
+                    zp_keys_t *keys, int lane_fd);
 
 //  In the child: destroy the worker object and its sockets.
 void

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #if defined (HAVE_SYS_PRCTL_H)
 #   include <sys/prctl.h>
 #endif
@@ -85,6 +86,7 @@ struct _zp_ctx_t {
     zsock_t *notices;           //  Our own writes of reserved keys, made on first use
     zlistx_t *attached;         //  attached_t: objects destroyed before the workers
     zp_supervision_t supervision;   //  Restart settings for the next spawns
+    int adopt;                  //  Hands lane ends to the store; -1 when nested
 };
 
 
@@ -380,6 +382,7 @@ s_ctx_alloc (const char *name_prefix)
     if (!self)
         return zp__fail (ENOMEM, NULL);
     self->owner = getpid ();
+    self->adopt = -1;
     self->grace = DEFAULT_GRACE;
     self->supervision.policy = ZP_RESTART_TEMPORARY;
     self->supervision.max_restarts = 5;
@@ -418,7 +421,8 @@ s_ctx_start (zp_ctx_t *self)
         return -1;
     zsock_set_rcvhwm (self->events, 0);
     self->state = zp__state_new (self->endpoint, zp_ctx_public_key (self),
-                                 self->keys? self->keys->client: NULL, zp__default_timeout ());
+                                 self->keys? self->keys->client: NULL, zp__default_timeout (),
+                                 -1);
     zp__state_share (self->state, self->shared);
     return self->state? 0: -1;
 }
@@ -459,9 +463,17 @@ zp_ctx_new (void)
         self->shared = NULL;
         goto failed;
     }
+    //  The store adopts the lanes of the workers we fork through this: a
+    //  datagram is a descriptor number, valid in the store's thread
+    int adopt [2];
+    if (socketpair (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, adopt) < 0)
+        goto failed;
+    self->adopt = adopt [1];
+    zp__lane_fd_mark (adopt [0], true);
+    zp__lane_fd_mark (adopt [1], true);
     zp_store_args_t store_args = {
         self->endpoint, self->feed, self->sys, self->keys? self->keys->store: NULL,
-        self->shared
+        self->shared, adopt [0]
     };
     zp_watchers_args_t watchers_args = { self->feed };
     self->store = s_actor_start (zp_store_actor, &store_args);
@@ -470,7 +482,7 @@ zp_ctx_new (void)
     self->watchers = s_actor_start (zp_watchers_actor, &watchers_args);
     if (!self->watchers || s_ctx_start (self) < 0)
         goto failed;
-    self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys);
+    self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys, -1);
     if (!self->main)
         goto failed;
     zp__state_share (zp_worker_state (self->main), self->shared);
@@ -559,6 +571,10 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     zsock_destroy (&self->events);
     zactor_destroy (&self->watchers);
     zactor_destroy (&self->store);
+    if (self->adopt >= 0) {
+        zp__lane_fd_mark (self->adopt, false);
+        close (self->adopt);
+    }
     zactor_destroy (&self->reaper);
     zlistx_destroy (&self->procs);
     zlistx_destroy (&self->factory);
@@ -842,7 +858,7 @@ s_worker_atexit (void)
 
 static void
 s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
-             int ready_fd, pid_t parent)
+             int ready_fd, pid_t parent, int lane_fd)
 {
 #if defined (PR_SET_PDEATHSIG)
     //  Die with the parent; if it is already gone, the signal will not come
@@ -851,7 +867,7 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     if (getppid () != parent)
         _exit (EXIT_FAILURE);
     //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
-    s_worker = zp__worker_new (name, self->dir, self->endpoint, self->keys);
+    s_worker = zp__worker_new (name, self->dir, self->endpoint, self->keys, lane_fd);
     int status = s_worker? 0: errno? errno: EIO;
     if (s_worker)
         zp__state_share (zp_worker_state (s_worker), self->shared);
@@ -905,16 +921,37 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     int ready [2];
     if (pipe2 (ready, O_CLOEXEC) < 0)
         return -1;
+    //  The worker's direct lane to the store, when this context has the
+    //  store (a nested one has not: its workers use ipc); without one the
+    //  worker uses ipc too
+    int lane [2] = { -1, -1 };
+    if (self->adopt >= 0
+    &&  socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lane) == 0) {
+        zp__lane_fd_mark (lane [0], true);
+        zp__lane_fd_mark (lane [1], true);
+    }
     //  Unwritten output would be written twice, once by each process
     fflush (NULL);
     pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
         close (ready [0]);
-        s_child_run (self, name, fn, props, ready [1], parent);
+        //  Other processes' lanes are not ours to keep open
+        zp__lane_fd_close_marked (lane [1]);
+        s_child_run (self, name, fn, props, ready [1], parent, lane [1]);
     }
     int saved = errno;
     close (ready [1]);
+    if (lane [0] >= 0) {
+        zp__lane_fd_mark (lane [1], false);
+        close (lane [1]);
+        //  The store takes its end; if it cannot, the worker sees end of
+        //  stream on its first call and fails to start (ENOTCONN)
+        if (pid < 0 || send (self->adopt, &lane [0], sizeof lane [0], MSG_NOSIGNAL) < 0) {
+            zp__lane_fd_mark (lane [0], false);
+            close (lane [0]);
+        }
+    }
     if (pid < 0) {
         close (ready [0]);
         return zp__fail (saved, -1);

@@ -36,6 +36,12 @@ struct _zp_lane_t {
 };
 
 
+//  Lane descriptors this process holds, one bit per descriptor below
+//  LANE_FDS_MAX (a lane beyond it is not marked: a child may keep a copy)
+#define LANE_FDS_MAX        65536
+static uint64_t s_lane_fds [LANE_FDS_MAX / 64];
+
+
 //  --------------------------------------------------------------------------
 //  Constructor, destructor
 
@@ -66,8 +72,10 @@ zp__lane_destroy (zp_lane_t **self_p)
     if (!self_p || !*self_p)
         return;
     zp_lane_t *self = *self_p;
-    if (self->fd >= 0)
+    if (self->fd >= 0) {
+        zp__lane_fd_mark (self->fd, false);
         close (self->fd);
+    }
     free (self->input);
     free (self->output);
     free (self);
@@ -259,7 +267,7 @@ zp__lane_fill (zp_lane_t *self)
     if (self->input_start == self->input_end)
         self->input_start = self->input_end = 0;
     size_t needed = s_next_length (self);
-    if (needed > ZP_LANE_PREFIX + self->max)
+    if (needed && needed - ZP_LANE_PREFIX > self->max)
         return zp__fail (EPROTO, -1);
     //  Room for the whole next message, or for a buffer's worth
     if (needed < LANE_BUFFER)
@@ -334,6 +342,35 @@ zp__lane_wait (zp_lane_t *self, int64_t deadline)
         s_set_rcvtimeo (self, (int) wait);
         if (zp__lane_fill (self) < 0 && errno != EAGAIN && errno != EINTR)
             return -1;
+    }
+}
+
+void
+zp__lane_fd_mark (int fd, bool marked)
+{
+    if (fd < 0 || fd >= LANE_FDS_MAX)
+        return;
+    uint64_t bit = (uint64_t) 1 << (fd % 64);
+    if (marked)
+        __atomic_fetch_or (&s_lane_fds [fd / 64], bit, __ATOMIC_SEQ_CST);
+    else
+        __atomic_fetch_and (&s_lane_fds [fd / 64], ~bit, __ATOMIC_SEQ_CST);
+}
+
+void
+zp__lane_fd_close_marked (int except)
+{
+    for (int word = 0; word < LANE_FDS_MAX / 64; word++) {
+        uint64_t bits = __atomic_load_n (&s_lane_fds [word], __ATOMIC_SEQ_CST);
+        for (int bit = 0; bits && bit < 64; bit++)
+            if (bits & ((uint64_t) 1 << bit)) {
+                int fd = word * 64 + bit;
+                bits &= ~((uint64_t) 1 << bit);
+                if (fd != except) {
+                    zp__lane_fd_mark (fd, false);
+                    close (fd);
+                }
+            }
     }
 }
 

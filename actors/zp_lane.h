@@ -73,6 +73,17 @@ bool
 int
     zp__lane_wait (zp_lane_t *self, int64_t deadline);
 
+//  Descriptors of lanes a forked child must not keep: a child that held a
+//  copy of another process's lane end would hide that process's death (no
+//  end of stream) from the store, and the store's from the other. Mark
+//  each end of a lane while this process holds it (zp__lane_destroy
+//  unmarks it); a child closes every marked one but its own, at once after
+//  fork. Lock-free: safe in a child forked while another thread marks.
+void
+    zp__lane_fd_mark (int fd, bool marked);
+void
+    zp__lane_fd_close_marked (int except);
+
 //  Split a message body into its frames (borrowed from body), at most max.
 //  Returns how many, or -1 with EPROTO when the body is malformed or has
 //  more than max frames. A pure function.

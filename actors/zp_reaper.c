@@ -185,7 +185,8 @@ s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
         //  A worker's own context: notices go through a handle of ours
         self->state = zp__state_new (args->store, args->keys? zcert_public_txt (args->keys->store)
                                                             : NULL,
-                                     args->keys? args->keys->client: NULL, NOTICE_TIMEOUT);
+                                     args->keys? args->keys->client: NULL, NOTICE_TIMEOUT,
+                                     -1);
         if (!self->state)
             goto failed;
     }

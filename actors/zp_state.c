@@ -1,9 +1,14 @@
 /*  =========================================================================
     zp_state - a handle to the shared key/value state
 
-    A handle is a DEALER socket and a request id: each call is one request
-    and waits for the reply that carries the same id, so a reply that
-    arrives after its call gave up is recognised and dropped. Every reply
+    A handle is a transport and a request id: each call is one request and
+    waits for the reply that carries the same id, so a reply that arrives
+    after its call gave up is recognised and dropped. The transport is a
+    DEALER socket (ipc://, tcp://, CURVE), or, for the handle of a worker
+    its context forked, the direct lane (zp_lane.h), a socketpair made before
+    the fork: a request is one sendmsg and the wait for its reply one recv;
+    end of stream is the store's death (ENOTCONN). s_send and s_recv are
+    the only places that know which. Every reply
     carries a sequence number; the handle keeps the highest, which is where
     its watchers start (see "Watch semantics" in zp_state.h).
 
@@ -29,7 +34,8 @@
 #include "zp_classes.h"
 
 struct _zp_state_t {
-    zsock_t *dealer;            //  Request socket to the store; NULL on a view
+    zp_lane_t *lane;            //  The direct lane to the store, or NULL
+    zsock_t *dealer;            //  Request socket to the store; NULL on a view or lane
     zsock_t *monitor;           //  Events of the dealer's connection
     bool connected;             //  Is the dealer's connection up, as far as we know?
     char *endpoint;             //  The store's endpoint
@@ -177,6 +183,60 @@ s_monitor_news (zp_state_t *self, bool wait)
     return news;
 }
 
+//  The transport, sending: the header, then nparts frames. 0, or -1 with
+//  errno (ENOTCONN, EINTR, ENOMEM)
+static int
+s_send (zp_state_t *self, const zp_header_t *header, const zp_part_t *parts, size_t nparts,
+        int64_t deadline)
+{
+    if (!self->lane)
+        return zp__request_send (zsock_resolve (self->dealer), header, parts, nparts, deadline);
+    byte buffer [ZP_HEADER_SIZE];
+    zp__header_encode (header, buffer);
+    zp_part_t stack [8];
+    zp_part_t *frames = nparts < 8? stack: (zp_part_t *) malloc ((nparts + 1) * sizeof (zp_part_t));
+    if (!frames)
+        return zp__fail (ENOMEM, -1);
+    frames [0] = (zp_part_t) { buffer, sizeof buffer };
+    if (nparts)
+        memcpy (frames + 1, parts, nparts * sizeof (zp_part_t));
+    int rc = zp__lane_send (self->lane, frames, nparts + 1);
+    if (frames != stack)
+        free (frames);
+    return rc;
+}
+
+//  The transport, receiving: wait for the next message until deadline.
+//  Returns 1 with *msg_p (NULL when it was unreadable), 0 when deadline
+//  passed, -1 with errno: ENOTCONN (the store is gone), EACCES (it refused
+//  our keys), EINTR
+static int
+s_recv (zp_state_t *self, int64_t deadline, zmsg_t **msg_p)
+{
+    *msg_p = NULL;
+    if (self->lane) {
+        int rc = zp__lane_wait (self->lane, deadline);
+        if (rc < 0 && errno == EPROTO)
+            errno = ENOTCONN;   //  Cannot happen: the store frames every message
+        zp_part_t body;
+        if (rc > 0 && zp__lane_next (self->lane, &body))
+            *msg_p = zp__lane_split_msg (&body);
+        return rc;
+    }
+    void *dealer = zsock_resolve (self->dealer);
+    while (true) {
+        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, zsock_resolve (self->monitor), deadline);
+        int news = rc == 2? s_monitor_news (self, true): 0;
+        if (news)
+            return zp__fail (news, -1);
+        if (rc == 2)
+            continue;
+        if (rc > 0)
+            *msg_p = zmsg_recv (dealer);
+        return rc;
+    }
+}
+
 static int
 s_call (zp_state_t *self, int command, int flags, uint64_t seq,
         const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno)
@@ -185,31 +245,30 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
     bool watcher = command >= ZP_CMD_WAIT_CHANGE && command <= ZP_CMD_WAIT_AVAILABLE;
     if (self->view)
         return zp__fail (EACCES, -1);
-    //  A watcher would wait for ever on a store that is gone
-    s_monitor_news (self, false);
-    if (watcher && !self->connected)
-        return zp__fail (ENOTCONN, -1);
-    void *dealer = zsock_resolve (self->dealer);
+    //  A watcher would wait for ever on a store that is gone (a lane sees
+    //  the store's death itself: end of stream)
+    if (!self->lane) {
+        s_monitor_news (self, false);
+        if (watcher && !self->connected)
+            return zp__fail (ENOTCONN, -1);
+    }
     zp_header_t header = {
         .command = (uint8_t) command, .flags = (uint8_t) flags,
         .request_id = ++self->request_id, .seq = seq
     };
-    if (zp__request_send (dealer, &header, parts, nparts, deadline) < 0)
+    if (s_send (self, &header, parts, nparts, deadline) < 0)
         return -1;
     while (true) {
-        int rc = zp__wait_socket (dealer, ZMQ_POLLIN, zsock_resolve (self->monitor), deadline);
-        int news = rc == 2? s_monitor_news (self, true): 0;
-        if (rc == 2 && !news)
-            continue;
-        if (rc <= 0 || news) {
-            int saved = news? news: rc == 0? timeout_errno: errno;
+        zmsg_t *reply;
+        int rc = s_recv (self, deadline, &reply);
+        if (rc <= 0) {
+            int saved = rc == 0? timeout_errno: errno;
             if (watcher) {
                 header.command = ZP_CMD_CANCEL;
-                zp__request_send (dealer, &header, NULL, 0, 0);
+                s_send (self, &header, NULL, 0, 0);
             }
             return zp__fail (saved, -1);
         }
-        zmsg_t *reply = zmsg_recv (dealer);
         zframe_t *frame = reply? zmsg_pop (reply): NULL;
         zp_header_t answer;
         bool ours = frame
@@ -296,14 +355,23 @@ s_fetch (zp_state_t *self, const char *key, const byte **data_p, size_t *size_p)
 
 zp_state_t *
 zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cert,
-               int timeout_ms)
+               int timeout_ms, int lane_fd)
 {
-    if (!endpoint || (server_public_key && strlen (server_public_key) != 40))
+    if (!endpoint || (server_public_key && strlen (server_public_key) != 40)) {
+        if (lane_fd >= 0)
+            close (lane_fd);
         return zp__fail (EINVAL, NULL);
+    }
     zp_state_t *self = (zp_state_t *) zmalloc (sizeof (zp_state_t));
-    if (!self)
+    if (!self) {
+        if (lane_fd >= 0)
+            close (lane_fd);
         return zp__fail (ENOMEM, NULL);
+    }
     self->timeout = timeout_ms;
+    //  The lane takes the descriptor, also when it fails
+    if (lane_fd >= 0 && !(self->lane = zp__lane_new (lane_fd, true, SIZE_MAX)))
+        goto failed;
     self->endpoint = strdup (endpoint);
     if (server_public_key) {
         self->server_key = strdup (server_public_key);
@@ -313,8 +381,7 @@ zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cer
         goto failed;
     //  HELLO: the store is there, and here is where our watchers start;
     //  a refusal is EACCES at once
-    self->dealer = zp__state_socket (self, &self->monitor);
-    if (!self->dealer)
+    if (!self->lane && !(self->dealer = zp__state_socket (self, &self->monitor)))
         goto failed;
     if (s_request (self, ZP_CMD_HELLO, 0, NULL, 0) < 0) {
         errno = errno == EINTR || errno == EACCES? errno: ENOTCONN;
@@ -343,7 +410,8 @@ zp_state_connect (const char *endpoint, const char *server_public_key)
     zcert_t *cert = server_public_key && path? zcert_load (path): NULL;
     if (server_public_key && path && !cert)
         return zp__fail (EINVAL, NULL);
-    zp_state_t *self = zp__state_new (endpoint, server_public_key, cert, zp__default_timeout ());
+    zp_state_t *self = zp__state_new (endpoint, server_public_key, cert,
+                                      zp__default_timeout (), -1);
     zcert_destroy (&cert);
     return self;
 }
@@ -353,7 +421,7 @@ zp_state_connect_cert (const char *endpoint, const char *server_public_key, zcer
 {
     if (!server_public_key || !cert)
         return zp__fail (EINVAL, NULL);
-    return zp__state_new (endpoint, server_public_key, cert, zp__default_timeout ());
+    return zp__state_new (endpoint, server_public_key, cert, zp__default_timeout (), -1);
 }
 
 //  A view: no socket, a local copy of the state
@@ -386,6 +454,7 @@ zp_state_destroy (zp_state_t **self_p)
         zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
     zsock_destroy (&self->monitor);
     zsock_destroy (&self->dealer);
+    zp__lane_destroy (&self->lane);
     zmsg_destroy (&self->reply);
     zhashx_destroy (&self->view);
     zp_state_destroy (&self->replica);

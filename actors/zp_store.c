@@ -27,11 +27,20 @@
     - s_peer_send (self, peer, header, parts, nparts): the one reply path.
       Every reply, stream event and reply of the registry (a parked request
       woken: the registry names its peer by identity) goes out through it;
-      today it sends on the ROUTER, a lane adds its own branch.
+      it sends on the ROUTER, or on the peer's lane.
+    - Lanes (zp_lane.h): a worker forked by the context reaches the store on
+      a socketpair made before the fork. The context hands the store its end
+      as a descriptor number on the adoption socket (args->adopt); the store
+      polls every lane beside its zmq sockets (zmq_poll takes descriptors),
+      reads what is there, and hands each whole message to the same
+      decoder and dispatcher. A lane never blocks the store: what the socket
+      does not take waits in the lane's output buffer. End of stream is the
+      worker's death: its peer is forgotten at once (s_lane_close).
     =========================================================================
 */
 
 #include "zp_classes.h"
+#include <sys/socket.h>
 
 //  A message on an internal socket (or a request with its routing id) has at
 //  most this many frames; one more, so a request with too many is seen
@@ -44,10 +53,17 @@
 #define PEER_IDLE       10000
 #define PEER_SWEEP      1000
 
+//  Largest request a lane takes: a value at its limit and the rest
+#define LANE_MAX        (ZP_VALUE_MAX + 64 * 1024)
+//  A lane's identity: a zero byte (no ROUTER peer's routing id starts with
+//  one and is this long), 'L', then a number of 8 bytes
+#define LANE_IDENTITY   10
+
 //  A peer: one connection to the store (see the top of this file)
 typedef struct {
     byte identity [1 + 255];    //  Length, then the routing id (or a lane's identity)
     int fd;                     //  A lane's descriptor; -1 for a ROUTER peer
+    zp_lane_t *lane;            //  Its lane, NULL for a ROUTER peer
     size_t streams;             //  Watch streams it has open
     size_t parked;              //  Requests it has parked with the registry
     int64_t last_seen;          //  zclock_mono of its last request
@@ -68,7 +84,12 @@ typedef struct {
     zsock_t *router;            //  Client requests
     zsock_t *feed;              //  PAIR to the watcher registry
     zsock_t *sys;               //  zproc's own writes (reserved keys)
-    zpoller_t *poller;          //  Polls pipe, router, feed and sys
+    int adopt;                  //  Lane descriptors from the context (datagrams)
+    peer_t **lanes;             //  Peers on a lane, polled with the sockets
+    size_t nlanes;              //  How many
+    size_t lanes_max;           //  Room in lanes
+    uint64_t lanes_made;        //  Numbers lane identities
+    zmq_pollitem_t *items;      //  What the loop polls: sockets, adopt, lanes
     bool terminated;            //  Did our owner ask us to quit?
     zhashx_t *map;              //  key (the change's own) -> zp_change_t holding its value
     zp_change_t **log;          //  Ring of the latest changes, at seq & log_mask
@@ -124,10 +145,14 @@ static self_t *
 s_self_new (zsock_t *pipe, zp_store_args_t *args)
 {
     self_t *self = (self_t *) zmalloc (sizeof (self_t));
-    if (!self)
+    if (!self) {
+        if (args->adopt >= 0)
+            close (args->adopt);
         return NULL;
+    }
     self->pipe = pipe;
     self->shared = args->shared;
+    self->adopt = args->adopt;
     uint64_t capacity = ZP_LOG_CHANGES;
     const char *wanted = getenv ("ZPROC_LOG_CHANGES");
     if (wanted && atol (wanted) > 0)
@@ -178,11 +203,6 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     ||  zsock_bind (self->feed, "%s", args->feed) < 0
     ||  zsock_bind (self->sys, "%s", args->sys) < 0)
         goto failed;
-    self->poller = zpoller_new (self->pipe, self->router, self->feed, self->sys, NULL);
-    if (!self->poller)
-        goto failed;
-    //  SIGINT is for the owner to act on; the store serves until told to stop
-    zpoller_set_nonstop (self->poller, true);
     return self;
 
 failed:;
@@ -201,7 +221,12 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    zpoller_destroy (&self->poller);
+    free (self->items);
+    free (self->lanes);
+    if (self->adopt >= 0) {
+        zp__lane_fd_mark (self->adopt, false);
+        close (self->adopt);
+    }
     zsock_destroy (&self->sys);
     zsock_destroy (&self->feed);
     zsock_destroy (&self->router);
@@ -244,6 +269,8 @@ s_stream_destroy (stream_t **self_p)
 static void
 s_peer_destroy (peer_t **self_p)
 {
+    if (*self_p)
+        zp__lane_destroy (&(*self_p)->lane);
     free (*self_p);
     *self_p = NULL;
 }
@@ -298,7 +325,7 @@ s_peers_sweep (self_t *self)
         return;
     for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
          peer = (peer_t *) zhashx_next (self->peers))
-        if (s_peer_idle (peer) && now - peer->last_seen > PEER_IDLE)
+        if (s_peer_idle (peer) && !peer->lane && now - peer->last_seen > PEER_IDLE)
             zlistx_add_end (gone, peer);
     for (peer_t *peer = (peer_t *) zlistx_first (gone); peer;
          peer = (peer_t *) zlistx_next (gone))
@@ -319,6 +346,22 @@ s_peer_send (self_t *self, peer_t *peer, const zp_header_t *header,
 {
     byte buffer [ZP_HEADER_SIZE];
     zp__header_encode (header, buffer);
+    if (peer->lane) {
+        //  The header, then the frames; a lane whose peer died is closed
+        //  by the loop when it sees end of stream
+        zp_part_t stack [8];
+        zp_part_t *frames = nparts < 8? stack
+                          : (zp_part_t *) malloc ((nparts + 1) * sizeof (zp_part_t));
+        if (!frames)
+            return -1;
+        frames [0] = (zp_part_t) { buffer, sizeof buffer };
+        if (nparts)
+            memcpy (frames + 1, parts, nparts * sizeof (zp_part_t));
+        int rc = zp__lane_send (peer->lane, frames, nparts + 1);
+        if (frames != stack)
+            free (frames);
+        return rc;
+    }
     void *router = zsock_resolve (self->router);
     if (zmq_send (router, peer->identity + 1, peer->identity [0],
                   ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
@@ -1103,6 +1146,117 @@ s_handle_router (self_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  Lanes
+
+//  A lane's peer is gone (end of stream, or it broke the framing): forget it
+//  and what it holds. Its parked requests stay with the registry until they
+//  end; their replies find no peer and are dropped.
+static void
+s_lane_close (self_t *self, peer_t *peer)
+{
+    for (size_t index = 0; index < self->nlanes; index++)
+        if (self->lanes [index] == peer) {
+            self->lanes [index] = self->lanes [--self->nlanes];
+            break;
+        }
+    stream_t *stream;
+    while ((stream = s_stream_lookup (self, peer)))
+        zlistx_delete (self->streams, zlistx_find (self->streams, stream));
+    zhashx_delete (self->peers, peer->identity);
+}
+
+//  New lanes from the context: a descriptor number per datagram
+static void
+s_handle_adopt (self_t *self)
+{
+    int fd;
+    while (recv (self->adopt, &fd, sizeof fd, MSG_DONTWAIT) == (ssize_t) sizeof fd) {
+        if (self->nlanes == self->lanes_max) {
+            size_t wanted = self->lanes_max? self->lanes_max * 2: 16;
+            peer_t **lanes = (peer_t **) realloc (self->lanes, wanted * sizeof (peer_t *));
+            zmq_pollitem_t *items = lanes? (zmq_pollitem_t *) realloc (
+                self->items, (5 + wanted) * sizeof (zmq_pollitem_t)): NULL;
+            if (lanes)
+                self->lanes = lanes;
+            if (items) {
+                self->items = items;
+                self->lanes_max = wanted;
+            }
+        }
+        byte identity [LANE_IDENTITY] = { 0, 'L' };
+        zp__put_uint64 (identity + 2, ++self->lanes_made);
+        zp_lane_t *lane = self->nlanes < self->lanes_max? zp__lane_new (fd, false, LANE_MAX)
+                                                        : NULL;
+        peer_t *peer = lane? s_peer_require (self, identity, sizeof identity, fd): NULL;
+        if (!peer) {
+            //  No memory: the worker sees end of stream and fails to start
+            if (lane)
+                zp__lane_destroy (&lane);
+            else {
+                zp__lane_fd_mark (fd, false);
+                close (fd);
+            }
+            zsys_error ("zproc store: cannot serve a new lane (out of memory)");
+            continue;
+        }
+        peer->lane = lane;
+        peer->last_seen = zclock_mono ();
+        self->lanes [self->nlanes++] = peer;
+    }
+}
+
+//  A lane is readable: take what is there, handle every whole request
+static void
+s_handle_lane (self_t *self, peer_t *peer)
+{
+    if (zp__lane_fill (peer->lane) < 0 && errno != EAGAIN && errno != EINTR) {
+        if (errno == EPROTO)
+            s_log_malformed (self, "lane message too long");
+        s_lane_close (self, peer);
+        return;
+    }
+    zp_part_t body;
+    while (zp__lane_next (peer->lane, &body)) {
+        zp_part_t frames [MAX_FRAMES];
+        int count = zp__lane_split (&body, frames, MAX_FRAMES - 1);
+        if (count < 0) {
+            s_log_malformed (self, "lane framing");
+            s_lane_close (self, peer);
+            return;
+        }
+        s_handle_request (self, peer->identity + 1, peer->identity [0], peer->fd,
+                          frames, (size_t) count);
+    }
+}
+
+//  The poll items: the pipe, router, feed, sys, adopt, then each lane
+//  (writable too while it has bytes queued)
+static int
+s_poll (self_t *self, long timeout)
+{
+    if (!self->items) {
+        self->items = (zmq_pollitem_t *) calloc (5, sizeof (zmq_pollitem_t));
+        if (!self->items)
+            return zp__fail (ENOMEM, -1);
+    }
+    zmq_pollitem_t *items = self->items;
+    items [0] = (zmq_pollitem_t) { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 };
+    items [1] = (zmq_pollitem_t) { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
+    items [2] = (zmq_pollitem_t) { zsock_resolve (self->feed), 0, ZMQ_POLLIN, 0 };
+    items [3] = (zmq_pollitem_t) { zsock_resolve (self->sys), 0, ZMQ_POLLIN, 0 };
+    items [4] = (zmq_pollitem_t) { NULL, self->adopt, ZMQ_POLLIN, 0 };
+    for (size_t index = 0; index < self->nlanes; index++) {
+        zp_lane_t *lane = self->lanes [index]->lane;
+        items [5 + index] = (zmq_pollitem_t) {
+            NULL, zp__lane_fd (lane),
+            (short) (ZMQ_POLLIN | (zp__lane_queued (lane)? ZMQ_POLLOUT: 0)), 0
+        };
+    }
+    return zmq_poll (items, (int) (5 + self->nlanes), timeout);
+}
+
+
+//  --------------------------------------------------------------------------
 //  The registry ends each parked request with a message naming its key and
 //  peer: 'R', key, identity, header [, value], a reply we send on to the
 //  peer; or 'D', key, identity, a request the peer withdrew
@@ -1217,18 +1371,40 @@ zp_store_actor (zsock_t *pipe, void *args)
         return;
     while (!self->terminated) {
         int64_t wait = self->next_sweep - zclock_mono ();
-        void *which = zpoller_wait (self->poller, wait > 0? (int) wait: 0);
-        if (which == self->router)
-            s_handle_router (self);
+        //  SIGINT is for the owner to act on (EINTR): the store serves on
+        int rc = s_poll (self, wait > 0? (long) wait: 0);
+        if (rc > 0) {
+            zmq_pollitem_t *items = self->items;
+            //  Lanes from the last one down: closing one moves the last
+            //  lane into its place, which was handled already
+            for (size_t index = self->nlanes; index-- > 0;) {
+                short revents = items [5 + index].revents;
+                peer_t *peer = self->lanes [index];
+                if ((revents & ZMQ_POLLOUT) && zp__lane_flush (peer->lane) < 0)
+                    s_lane_close (self, peer);
+                else
+                if (revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+                    s_handle_lane (self, peer);
+            }
+            //  s_handle_adopt may move the items: read them first
+            bool command = items [0].revents & ZMQ_POLLIN;
+            bool adopt = items [4].revents & ZMQ_POLLIN;
+            if (items [1].revents & ZMQ_POLLIN)
+                s_handle_router (self);
+            if (items [2].revents & ZMQ_POLLIN)
+                s_handle_feed (self);
+            if (items [3].revents & ZMQ_POLLIN)
+                s_handle_sys (self);
+            if (adopt)
+                s_handle_adopt (self);
+            if (command)
+                s_handle_pipe (self);
+        }
         else
-        if (which == self->feed)
-            s_handle_feed (self);
-        else
-        if (which == self->sys)
-            s_handle_sys (self);
-        else
-        if (which == self->pipe)
-            s_handle_pipe (self);
+        if (rc < 0 && errno != EINTR) {
+            zsys_error ("zproc store: poll failed: %s", strerror (errno));
+            zclock_sleep (10);
+        }
         if (zclock_mono () >= self->next_sweep)
             s_peers_sweep (self);
     }

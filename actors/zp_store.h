@@ -28,6 +28,7 @@ typedef struct {
     const char *sys;            //  inproc endpoint for zproc's own writes
     zcert_t *cert;              //  Server certificate when CURVE is on, else NULL
     zp_shared_t *shared;        //  Where to publish the last seq, or NULL
+    int adopt;                  //  Datagrams of lane descriptors to serve (owned)
 } zp_store_args_t;
 
 void

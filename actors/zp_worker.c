@@ -183,11 +183,15 @@ zp__worker_destroy (zp_worker_t **self_p)
 }
 
 zp_worker_t *
-zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys_t *keys)
+zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys_t *keys,
+                int lane_fd)
 {
     zp_worker_t *self = (zp_worker_t *) zmalloc (sizeof (zp_worker_t));
-    if (!self)
+    if (!self) {
+        if (lane_fd >= 0)
+            close (lane_fd);
         return zp__fail (ENOMEM, NULL);
+    }
     self->name = strdup (name);
     self->dir = strdup (dir);
     self->keys = keys;
@@ -196,17 +200,21 @@ zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys
     if (!self->name || !self->dir || !self->endpoint || !self->peers)
         goto failed;
     zhashx_set_destructor (self->peers, (czmq_destructor *) zsock_destroy);
+    //  The state first: it takes the lane, also when it fails
+    self->state = zp__state_new (endpoint, keys? zcert_public_txt (keys->store): NULL,
+                                 keys? keys->client: NULL, zp__default_timeout (), lane_fd);
+    lane_fd = -1;
+    if (!self->state)
+        goto failed;
     self->mailbox = s_box_bind (self, MAILBOX);
     if (!self->mailbox)
-        goto failed;
-    self->state = zp__state_new (endpoint, keys? zcert_public_txt (keys->store): NULL,
-                                 keys? keys->client: NULL, zp__default_timeout ());
-    if (!self->state)
         goto failed;
     return self;
 
 failed:;
     int saved = errno? errno: ENOMEM;
+    if (lane_fd >= 0)
+        close (lane_fd);
     zp__worker_destroy (&self);
     return zp__fail (saved, NULL);
 }

@@ -175,3 +175,285 @@ TEST_IMPL (lane_malformed_eof)
     zp__lane_destroy (&client);
     return 0;
 }
+
+
+//  --------------------------------------------------------------------------
+//  Every lane does the same: a worker on its direct lane, a client on ipc://
+//  and one on tcp:// with CURVE run the same operations; their transcripts
+//  must be equal
+
+//  Append one line to a transcript
+static void
+s_note (char *transcript, size_t size, const char *format, ...)
+{
+    size_t used = strlen (transcript);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (transcript + used, size - used, format, args);
+    va_end (args);
+    used = strlen (transcript);
+    if (used + 1 < size)
+        strcat (transcript, "\n");
+}
+
+static bool
+s_key_is_seven (zp_state_t *view, void *arg)
+{
+    int64_t value = 0;
+    return zp_state_get_int (view, (const char *) arg, &value) == 0 && value == 7;
+}
+
+//  The operations, on keys under prefix; what each returned (and errno)
+//  goes into transcript, without the prefix
+static void
+s_exercise (zp_state_t *state, const char *prefix, char *transcript, size_t size)
+{
+    char key [64], other [64], absent [64];
+    snprintf (key, sizeof key, "%s/key", prefix);
+    snprintf (other, sizeof other, "%s/other", prefix);
+    snprintf (absent, sizeof absent, "%s/absent", prefix);
+    transcript [0] = 0;
+    int rc = zp_state_set_str (state, key, "hello");
+    s_note (transcript, size, "set %d", rc);
+    char *text = zp_state_get_str (state, key);
+    s_note (transcript, size, "get %s", text? text: "NULL");
+    zstr_free (&text);
+    text = zp_state_get_str (state, absent);
+    s_note (transcript, size, "get absent %s %s", text? text: "NULL", test_errno_name (errno));
+    byte binary [5] = { 1, 0, 2, 0, 3 };
+    rc = zp_state_set_bytes (state, other, binary, sizeof binary);
+    zchunk_t *chunk = zp_state_get_bytes (state, other);
+    s_note (transcript, size, "bytes %d %zu %d", rc, chunk? zchunk_size (chunk): 0,
+            chunk && memcmp (zchunk_data (chunk), binary, sizeof binary) == 0);
+    zchunk_destroy (&chunk);
+    int64_t result = 0;
+    rc = zp_state_incr (state, absent, 5, &result);
+    s_note (transcript, size, "incr %d %" PRId64, rc, result);
+    rc = zp_state_incr (state, absent, 2, &result);
+    s_note (transcript, size, "incr %d %" PRId64, rc, result);
+    rc = zp_state_incr (state, key, 1, &result);
+    s_note (transcript, size, "incr text %d %s", rc, test_errno_name (errno));
+    double real = 0;
+    rc = zp_state_set_double (state, other, 2.5);
+    rc += zp_state_get_double (state, other, &real);
+    s_note (transcript, size, "double %d %g", rc, real);
+    rc = zp_state_cas_str (state, key, "nope", "x");
+    s_note (transcript, size, "cas lost %d %s", rc, test_errno_name (errno));
+    rc = zp_state_cas_str (state, key, "hello", "world");
+    s_note (transcript, size, "cas won %d", rc);
+    s_note (transcript, size, "exists %d %d", zp_state_exists (state, key),
+            zp_state_exists (state, "no/such/key"));
+    zlistx_t *keys = zp_state_keys (state, prefix);
+    s_note (transcript, size, "keys %zu", keys? zlistx_size (keys): 0);
+    zlistx_destroy (&keys);
+    //  Watchers: already true at once; a change that does not come times out
+    rc = zp_state_get_when_equal_str (state, key, "world", 1000);
+    s_note (transcript, size, "equal %d", rc);
+    rc = zp_state_get_when_available (state, absent, 1000);
+    s_note (transcript, size, "available %d", rc);
+    text = zp_state_get_when_change (state, key, 50);
+    s_note (transcript, size, "change %s %s", text? text: "NULL", test_errno_name (errno));
+    zstr_free (&text);
+    rc = zp_state_get_when (state, s_key_is_seven, absent, 1000);
+    s_note (transcript, size, "predicate %d", rc);
+    //  Errors: a reserved key, a value too large
+    rc = zp_state_set_str (state, "$reserved", "x");
+    s_note (transcript, size, "reserved %d %s", rc, test_errno_name (errno));
+    size_t big_size = ZP_VALUE_MAX + 1;
+    byte *big = (byte *) calloc (1, big_size);
+    rc = big? zp_state_set_bytes (state, other, big, big_size): -2;
+    s_note (transcript, size, "too large %d %s", rc, test_errno_name (errno));
+    free (big);
+    //  A large value, whole
+    size_t large_size = 1024 * 1024;
+    byte *large = (byte *) malloc (large_size);
+    for (size_t index = 0; large && index < large_size; index++)
+        large [index] = (byte) (index * 13);
+    rc = large? zp_state_set_bytes (state, other, large, large_size): -2;
+    chunk = zp_state_get_bytes (state, other);
+    s_note (transcript, size, "large %d %zu %d", rc, chunk? zchunk_size (chunk): 0,
+            chunk && large && memcmp (zchunk_data (chunk), large, large_size) == 0);
+    zchunk_destroy (&chunk);
+    free (large);
+    //  A watch sees a change made after it
+    zp_watch_t *watch = zp_watch_new (state, prefix);
+    rc = zp_state_delete (state, key);
+    char *name = NULL, *value = NULL;
+    int next = watch? zp_watch_next (watch, &name, &value, 5000): -2;
+    s_note (transcript, size, "delete %d watch %d %s %s", rc, next,
+            name? name + strlen (prefix): "NULL", value? value: "NULL");
+    zstr_free (&name);
+    zstr_free (&value);
+    zp_watch_destroy (&watch);
+    rc = zp_state_delete (state, key);
+    s_note (transcript, size, "delete again %d %s", rc, test_errno_name (errno));
+}
+
+#define TRANSCRIPT_MAX  4096
+
+static void
+s_exercise_worker (zp_worker_t *self, void *props)
+{
+    char transcript [TRANSCRIPT_MAX];
+    s_exercise (zp_worker_state (self), "lane", transcript, sizeof transcript);
+    ASSERT_EQ (zp_state_set_str (zp_worker_state (self), "transcript/lane", transcript), 0);
+}
+
+TEST_IMPL (lane_same_results)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    //  A worker, on its direct lane
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "exercise", s_exercise_worker, NULL);
+    ASSERT_NOT_NULL (proc);
+    ASSERT_EQ (zp_proc_wait (proc, 30000), 0);
+    char *lane = zp_state_get_str (zp_ctx_state (ctx), "transcript/lane");
+    ASSERT_NOT_NULL (lane);
+    //  A client on ipc://
+    char ipc [TRANSCRIPT_MAX];
+    zp_state_t *client = zp_state_connect (zp_ctx_endpoint (ctx), NULL);
+    ASSERT_NOT_NULL (client);
+    s_exercise (client, "ipc", ipc, sizeof ipc);
+    zp_state_destroy (&client);
+    ASSERT_STR_EQ (ipc, lane);
+    zp_ctx_destroy (&ctx);
+
+    //  A client on tcp:// with CURVE
+    ASSERT_EQ (setenv ("ZPROC_CURVE", "1", 1), 0);
+    ctx = zp_ctx_new ();
+    unsetenv ("ZPROC_CURVE");
+    ASSERT_NOT_NULL (ctx);
+    const char *endpoint = zp_ctx_bind (ctx, "tcp://127.0.0.1:*");
+    ASSERT_NOT_NULL (endpoint);
+    zcert_t *cert = zcert_new ();
+    ASSERT_EQ (zp_ctx_allow (ctx, zcert_public_txt (cert)), 0);
+    client = zp_state_connect_cert (endpoint, zp_ctx_public_key (ctx), cert);
+    ASSERT_NOT_NULL (client);
+    char tcp [TRANSCRIPT_MAX];
+    s_exercise (client, "tcp", tcp, sizeof tcp);
+    zp_state_destroy (&client);
+    zcert_destroy (&cert);
+    ASSERT_STR_EQ (tcp, lane);
+    //  And a worker of the CURVE context, on its lane: the same again
+    proc = zp_ctx_spawn (ctx, "exercise", s_exercise_worker, NULL);
+    ASSERT_NOT_NULL (proc);
+    ASSERT_EQ (zp_proc_wait (proc, 30000), 0);
+    char *curve_lane = zp_state_get_str (zp_ctx_state (ctx), "transcript/lane");
+    ASSERT_NOT_NULL (curve_lane);
+    ASSERT_STR_EQ (curve_lane, lane);
+    zstr_free (&curve_lane);
+    zstr_free (&lane);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  A worker needs no path to the store: with the ipc endpoint's file gone,
+//  nobody can connect, yet a worker spawned now works on its lane, parked
+//  requests included
+
+static void
+s_pathless_worker (zp_worker_t *self, void *props)
+{
+    zp_state_t *state = zp_worker_state (self);
+    int64_t value = 0;
+    ASSERT_EQ (zp_state_incr (state, "pathless/count", 1, &value), 0);
+    ASSERT_EQ (value, 1);
+    //  Parked until the parent answers
+    ASSERT_EQ (zp_state_set_str (state, "pathless/ready", "1"), 0);
+    char *answer = zp_state_get_when_change (state, "pathless/answer", 10000);
+    ASSERT_NOT_NULL (answer);
+    ASSERT_STR_EQ (answer, "42");
+    zstr_free (&answer);
+    ASSERT_EQ (zp_state_get_when_equal_str (state, "pathless/answer", "43", 10000), 0);
+}
+
+TEST_IMPL (lane_no_path)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    ASSERT_EQ (strncmp (endpoint, "ipc://", 6), 0);
+    ASSERT_EQ (unlink (endpoint + 6), 0);
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "pathless", s_pathless_worker, NULL);
+    ASSERT_NOT_NULL (proc);
+    zp_state_t *state = zp_ctx_state (ctx);
+    ASSERT_EQ (zp_state_get_when_equal_str (state, "pathless/ready", "1", 10000), 0);
+    ASSERT_EQ (zp_state_set_str (state, "pathless/answer", "42"), 0);
+    //  Once more, for the second parked request
+    while (zp_state_get_when_equal_str (state, "pathless/answer", "43", 50) < 0) {
+        ASSERT_ERRNO_EQ (ETIMEDOUT);
+        ASSERT_EQ (zp_state_set_str (state, "pathless/answer", "43"), 0);
+    }
+    ASSERT_EQ (zp_proc_wait (proc, 10000), 0);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Restarted workers get a lane too, and nested workers reach the store
+
+static void
+s_restarted_worker (zp_worker_t *self, void *props)
+{
+    zp_state_t *state = zp_worker_state (self);
+    int64_t runs = 0;
+    ASSERT_EQ (zp_state_incr (state, "runs/restarted", 1, &runs), 0);
+    if (runs == 1)
+        exit (3);               //  Restarted: transient, and it failed
+    char transcript [TRANSCRIPT_MAX];
+    s_exercise (state, "restarted", transcript, sizeof transcript);
+    ASSERT_EQ (zp_state_set_str (state, "transcript/restarted", transcript), 0);
+}
+
+static void
+s_nested_child (zp_worker_t *self, void *props)
+{
+    char transcript [TRANSCRIPT_MAX];
+    s_exercise (zp_worker_state (self), "nested", transcript, sizeof transcript);
+    ASSERT_EQ (zp_state_set_str (zp_worker_state (self), "transcript/nested", transcript), 0);
+}
+
+static void
+s_nested_parent (zp_worker_t *self, void *props)
+{
+    zp_proc_t *child = zp_worker_spawn (self, "nested-child", s_nested_child, NULL);
+    ASSERT_NOT_NULL (child);
+    ASSERT_EQ (zp_proc_wait (child, 30000), 0);
+}
+
+TEST_IMPL (lane_nested_restarted)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "exercise", s_exercise_worker, NULL);
+    ASSERT_NOT_NULL (proc);
+    ASSERT_EQ (zp_proc_wait (proc, 30000), 0);
+    char *lane = zp_state_get_str (state, "transcript/lane");
+    ASSERT_NOT_NULL (lane);
+
+    ASSERT_EQ (zp_ctx_set_restart (ctx, ZP_RESTART_TRANSIENT), 0);
+    ASSERT_EQ (zp_ctx_set_backoff (ctx, 10, 10), 0);
+    proc = zp_ctx_spawn (ctx, "restarted", s_restarted_worker, NULL);
+    ASSERT_NOT_NULL (proc);
+    ASSERT_EQ (zp_proc_wait (proc, 30000), 0);
+    char *text = zp_state_get_str (state, "transcript/restarted");
+    ASSERT_NOT_NULL (text);
+    ASSERT_STR_EQ (text, lane);
+    zstr_free (&text);
+
+    ASSERT_EQ (zp_ctx_set_restart (ctx, ZP_RESTART_TEMPORARY), 0);
+    proc = zp_ctx_spawn (ctx, "nested-parent", s_nested_parent, NULL);
+    ASSERT_NOT_NULL (proc);
+    ASSERT_EQ (zp_proc_wait (proc, 30000), 0);
+    text = zp_state_get_str (state, "transcript/nested");
+    ASSERT_NOT_NULL (text);
+    ASSERT_STR_EQ (text, lane);
+    zstr_free (&text);
+    zstr_free (&lane);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
