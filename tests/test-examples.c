@@ -193,3 +193,28 @@ TEST_IMPL (example_ctrlc)
     }
     return 0;
 }
+
+
+TEST_IMPL (example_pool)
+{
+    const char *expected =
+        "pool: 2 workers, 20 tasks; task 10 crashes its worker on its first try\n"
+        "watcher: saw 20 of 20 done\n"
+        "pool: 0 1 4 9 16 25 36 49 64 81 100 121 144 169 196 225 256 289 324 361\n"
+        "pool: task 10 took 2 tries, on a replacement worker squares-0 or squares-1\n"
+        "progress: 20 of 20 done, 0 failed\n";
+    s_expect_example ("../examples/pool", expected);
+    return 0;
+}
+
+
+TEST_IMPL (example_tree)
+{
+    const char *expected =
+        "tree: main (one_for_all) -> app, logger; "
+        "app (rest_for_one) -> app.db, app.cache, app.web\n"
+        "kill app.cache: restarted app.cache app.web; kept app logger app.db\n"
+        "kill logger: restarted app logger app.db app.cache app.web; kept (none)\n";
+    s_expect_example ("../examples/tree", expected);
+    return 0;
+}
