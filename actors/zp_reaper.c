@@ -29,6 +29,7 @@ typedef struct {
     int64_t restart_at;         //  When to restart it, while pid is 0
     int backoff;                //  Wait before the next restart, msecs
     ring_t restarts;            //  Its recent restarts (one_for_one)
+    int restarted;              //  How many times it was restarted
     bool stopped;               //  Did we stop it ($TERM, signals)? Then its
                                 //  exit is no failure of its own
     bool regroup;               //  Stopped for a group restart: it waits for
@@ -334,6 +335,7 @@ s_restart (self_t *self, child_t *child)
     child->stopped = false;
     child->regroup = false;
     s_publish_int (self, child, "pid", pid);
+    s_publish_int (self, child, "restarts", ++child->restarted);
     s_publish (self, child->name, "status", "starting");
     zsock_send (self->events, "iiii", (int) old_pid, 0, (int) pid, 0);
     if (zp__ctx_await_ready (ready_fd) == 0)

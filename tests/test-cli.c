@@ -11,6 +11,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <dirent.h>
 
 //  What one run of the tool gave
 typedef struct {
@@ -124,6 +127,81 @@ s_read_until (int fd, char *buf, size_t size, size_t *used, const char *needle,
     return true;
 }
 
+//  A private directory for the test's contexts, made under $TMPDIR (or
+//  /tmp), which becomes $TMPDIR for what the test starts. The caller frees it.
+static char *
+s_private_tmpdir (void)
+{
+    const char *tmpdir = getenv ("TMPDIR");
+    char *dir = zsys_sprintf ("%s/cli-test-XXXXXX", tmpdir && *tmpdir? tmpdir: "/tmp");
+    ASSERT_NOT_NULL (mkdtemp (dir));
+    ASSERT_EQ (setenv ("TMPDIR", dir, 1), 0);
+    return dir;
+}
+
+//  Remove dir and what its subdirectories hold (two levels: the socket
+//  directories of contexts)
+static void
+s_remove_tree (const char *dir)
+{
+    DIR *handle = opendir (dir);
+    struct dirent *entry;
+    while (handle && (entry = readdir (handle))) {
+        if (streq (entry->d_name, ".") || streq (entry->d_name, ".."))
+            continue;
+        char *path = zsys_sprintf ("%s/%s", dir, entry->d_name);
+        DIR *inner = opendir (path);
+        struct dirent *file;
+        while (inner && (file = readdir (inner))) {
+            char *name = zsys_sprintf ("%s/%s", path, file->d_name);
+            unlink (name);
+            zstr_free (&name);
+        }
+        if (inner)
+            closedir (inner);
+        if (rmdir (path) < 0)
+            unlink (path);
+        zstr_free (&path);
+    }
+    if (handle)
+        closedir (handle);
+    rmdir (dir);
+}
+
+//  The pid of a process that has exited and been reaped
+static pid_t
+s_dead_pid (void)
+{
+    pid_t pid = fork ();
+    ASSERT (pid != -1);
+    if (pid == 0)
+        _exit (0);
+    ASSERT_EQ (test_wait_child (pid, test_ms (5000)), 0);
+    return pid;
+}
+
+//  What a context leaves in dir/name: a unix socket "store" (nobody
+//  listening) and an "owner" file naming owner. Returns the directory.
+static char *
+s_fake_context (const char *dir, const char *name, pid_t owner)
+{
+    char *path = zsys_sprintf ("%s/%s", dir, name);
+    ASSERT_EQ (mkdir (path, 0700), 0);
+    char *file = zsys_sprintf ("%s/owner", path);
+    FILE *handle = fopen (file, "w");
+    ASSERT_NOT_NULL (handle);
+    fprintf (handle, "%d\n", (int) owner);
+    fclose (handle);
+    zstr_free (&file);
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    snprintf (address.sun_path, sizeof address.sun_path, "%s/store", path);
+    int sock = socket (AF_UNIX, SOCK_STREAM, 0);
+    ASSERT (sock >= 0);
+    ASSERT_EQ (bind (sock, (struct sockaddr *) &address, sizeof address), 0);
+    close (sock);
+    return path;
+}
+
 
 TEST_IMPL (cli_help)
 {
@@ -134,7 +212,8 @@ TEST_IMPL (cli_help)
     //  It serves as the manual: every command, option, exit code
     const char *expected [] = {
         "get KEY", "set KEY VALUE", "del KEY", "keys [PREFIX]", "incr KEY [N]",
-        "watch [PREFIX]", "dump [--json]", "-k", "-c", "-t", "--version",
+        "watch [PREFIX]", "dump [--json]", "ps", "ls", "serve [ENDPOINT...]",
+        "-k", "-c", "-t", "--version",
         "Exit status", "  0 ", "  1 ", "  2 ", "  3 ", "  4 ",
         "ZPROC_CLIENT_CERT", "Examples", NULL
     };
@@ -152,6 +231,31 @@ TEST_IMPL (cli_help)
     s_run (&run, "--version", NULL);
     ASSERT_EQ (run.code, 0);
     ASSERT (strncmp (run.out, "zproc 0.1.0", 11) == 0);
+
+    //  The man page has an entry for every command
+    FILE *file = fopen (ZPROC_SRCDIR "/tools/zproc.1", "r");
+    ASSERT_NOT_NULL (file);
+    char page [65536];
+    size_t size = fread (page, 1, sizeof page - 1, file);
+    page [size] = 0;
+    fclose (file);
+    const char *commands [] = {
+        "get", "set", "del", "keys", "incr", "watch", "dump", "ps", "ls", "serve", NULL
+    };
+    for (const char **command = commands; *command; command++) {
+        char *entries [] = {
+            zsys_sprintf ("\n.TP\n.B %s\n", *command),
+            zsys_sprintf ("\n.TP\n.BI %s ", *command),
+            zsys_sprintf ("\n.TP\n.BR %s ", *command)
+        };
+        bool found = strstr (page, entries [0]) || strstr (page, entries [1])
+                  || strstr (page, entries [2]);
+        if (!found)
+            fprintf (stderr, "tools/zproc.1 has no entry for %s\n", *command);
+        ASSERT (found);
+        for (size_t index = 0; index < 3; index++)
+            zstr_free (&entries [index]);
+    }
     return 0;
 }
 
@@ -194,6 +298,11 @@ TEST_IMPL (cli_usage)
     CHECK_USAGE (endpoint, "incr", "k", "99999999999999999999");
     CHECK_USAGE (endpoint, "dump", "--xml");
     ASSERT_NOT_NULL (strstr (run.err, "--xml"));
+    CHECK_USAGE (endpoint, "ps", "x");
+    CHECK_USAGE (endpoint, "ls");               //  ls and serve take no ENDPOINT
+    CHECK_USAGE (endpoint, "serve");
+    CHECK_USAGE ("ls", "x");
+    CHECK_USAGE ("-t", "100", "ls");
     //  A bad command line costs no wait for a store
     int64_t start = test_now_ms ();
     CHECK_USAGE ("ipc:///nonexistent/x", "dump", "--xml");
@@ -445,15 +554,38 @@ TEST_IMPL (cli_unreachable)
     ASSERT_STR_EQ (run.out, "");
     ASSERT_NOT_NULL (strstr (run.err, "ipc:///nonexistent/x"));
 
+    //  A missing ipc path fails at once, with the default timeout too
+    start = test_now_ms ();
+    s_run (&run, "ipc:///nonexistent/x", "get", "k", NULL);
+    ASSERT_EQ (run.code, 3);
+    ASSERT_LT (test_now_ms () - start, test_ms (2000));
+    ASSERT_NOT_NULL (strstr (run.err, "no such socket"));
+
     //  A store that went away
     zp_ctx_t *ctx = zp_ctx_new ();
     ASSERT_NOT_NULL (ctx);
     char *endpoint = strdup (zp_ctx_endpoint (ctx));
     zp_ctx_destroy (&ctx);
-    s_run (&run, "-t", "300", endpoint, "keys", NULL);
+    start = test_now_ms ();
+    s_run (&run, endpoint, "keys", NULL);
     ASSERT_EQ (run.code, 3);
+    ASSERT_LT (test_now_ms () - start, test_ms (2000));
     ASSERT_NOT_NULL (strstr (run.err, endpoint));
     free (endpoint);
+
+    //  A socket left by a context whose process is gone (SIGKILL): at once
+    char *dir = s_private_tmpdir ();
+    char *stale = s_fake_context (dir, "zproc-stale", s_dead_pid ());
+    endpoint = zsys_sprintf ("ipc://%s/store", stale);
+    start = test_now_ms ();
+    s_run (&run, endpoint, "keys", NULL);
+    ASSERT_EQ (run.code, 3);
+    ASSERT_LT (test_now_ms () - start, test_ms (2000));
+    ASSERT_NOT_NULL (strstr (run.err, "is gone"));
+    zstr_free (&endpoint);
+    zstr_free (&stale);
+    s_remove_tree (dir);
+    zstr_free (&dir);
     return 0;
 }
 
@@ -630,5 +762,272 @@ TEST_IMPL (cli_curve)
     zstr_free (&secret_path);
     zcert_destroy (&cert);
     zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+//  ---------------------------------------------------------------------------
+//  ps, ls, serve
+
+static void
+s_sleeper (zp_worker_t *self, void *props)
+{
+    test_drain_mailbox (self);
+}
+
+static void
+s_quitter (zp_worker_t *self, void *props)
+{
+    exit (3);
+}
+
+//  Fails its first run, then stays
+static void
+s_phoenix (zp_worker_t *self, void *props)
+{
+    int64_t runs = 0;
+    ASSERT_EQ (zp_state_incr (zp_worker_state (self), "phoenix/runs", 1, &runs), 0);
+    if (runs == 1)
+        exit (1);
+    test_drain_mailbox (self);
+}
+
+//  One line of ps, as parsed
+typedef struct {
+    char name [80];
+    char pid [16];
+    char status [16];
+    char code [16];
+    char restarts [16];
+} ps_line_t;
+
+//  Find name's line in ps output; false when there is none
+static bool
+s_ps_line (const char *output, const char *name, ps_line_t *line)
+{
+    const char *cursor = output;
+    while (cursor && *cursor) {
+        if (sscanf (cursor, "%79s %15s %15s %15s %15s", line->name, line->pid, line->status,
+                    line->code, line->restarts) == 5
+        &&  streq (line->name, name))
+            return true;
+        cursor = strchr (cursor, '\n');
+        cursor = cursor? cursor + 1: NULL;
+    }
+    return false;
+}
+
+TEST_IMPL (cli_ps)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    run_t run;
+
+    //  No workers: the header alone
+    s_run (&run, endpoint, "ps", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.err, "");
+    char name [16], pid [16], status [16], code [16], restarts [16];
+    ASSERT_EQ (sscanf (run.out, "%15s %15s %15s %15s %15s", name, pid, status, code, restarts), 5);
+    ASSERT_STR_EQ (name, "NAME");
+    ASSERT_STR_EQ (restarts, "RESTARTS");
+    ASSERT_EQ (strchr (run.out, '\n') - run.out + 1, strlen (run.out));
+
+    zp_proc_t *sleeper = zp_ctx_spawn (ctx, "sleeper", s_sleeper, NULL);
+    ASSERT_NOT_NULL (sleeper);
+    ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "quitter", s_quitter, NULL));
+    ASSERT_EQ (zp_ctx_set_restart (ctx, ZP_RESTART_TRANSIENT), 0);
+    ASSERT_EQ (zp_ctx_set_backoff (ctx, 10, 10), 0);
+    zp_proc_t *phoenix = zp_ctx_spawn (ctx, "phoenix", s_phoenix, NULL);
+    ASSERT_NOT_NULL (phoenix);
+    ASSERT_EQ (zp_state_get_when_equal_str (state, "$proc/quitter/status", "exited",
+                                            test_ms (5000)), 0);
+    ASSERT_EQ (zp_state_get_when_equal_str (state, "$proc/phoenix/restarts", "1",
+                                            test_ms (5000)), 0);
+    ASSERT_EQ (zp_state_get_when_equal_str (state, "$proc/phoenix/status", "running",
+                                            test_ms (5000)), 0);
+
+    s_run (&run, endpoint, "ps", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.err, "");
+    ps_line_t line;
+    char expected [16];
+    ASSERT (s_ps_line (run.out, "sleeper", &line));
+    snprintf (expected, sizeof expected, "%d", (int) zp_proc_pid (sleeper));
+    ASSERT_STR_EQ (line.pid, expected);
+    ASSERT_STR_EQ (line.status, "running");
+    ASSERT_STR_EQ (line.code, "-");
+    ASSERT_STR_EQ (line.restarts, "0");
+    ASSERT (s_ps_line (run.out, "quitter", &line));
+    ASSERT_STR_EQ (line.status, "exited");
+    ASSERT_STR_EQ (line.code, "3");
+    ASSERT_STR_EQ (line.restarts, "0");
+    ASSERT (s_ps_line (run.out, "phoenix", &line));
+    snprintf (expected, sizeof expected, "%d", (int) zp_proc_pid (phoenix));
+    ASSERT_STR_EQ (line.pid, expected);
+    ASSERT_STR_EQ (line.status, "running");
+    ASSERT_STR_EQ (line.code, "1");
+    ASSERT_STR_EQ (line.restarts, "1");
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+TEST_IMPL (cli_ls)
+{
+    char *dir = s_private_tmpdir ();
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    //  Left by a killed process, and a directory with no store: not listed
+    char *stale = s_fake_context (dir, "zproc-stale1", s_dead_pid ());
+    char *bare = zsys_sprintf ("%s/zproc-bare11", dir);
+    ASSERT_EQ (mkdir (bare, 0700), 0);
+
+    run_t run;
+    s_run (&run, "ls", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.err, "");
+    ASSERT (strncmp (run.out, "ENDPOINT ", 9) == 0);
+    char *line = zsys_sprintf ("\n%s %d\n", zp_ctx_endpoint (ctx), (int) getpid ());
+    //  Columns are aligned: squeeze the blanks before comparing
+    char squeezed [sizeof run.out];
+    size_t used = 0;
+    for (const char *cursor = run.out; *cursor; cursor++)
+        if (!(*cursor == ' ' && used && squeezed [used - 1] == ' '))
+            squeezed [used++] = *cursor;
+    squeezed [used] = 0;
+    if (!strstr (squeezed, line))
+        fprintf (stderr, "zproc ls printed:\n%s--- without the line%s", run.out, line);
+    ASSERT_NOT_NULL (strstr (squeezed, line));
+    ASSERT_NULL (strstr (run.out, "zproc-stale1"));
+    ASSERT_NULL (strstr (run.out, "zproc-bare11"));
+
+    //  Gone once destroyed
+    zp_ctx_destroy (&ctx);
+    s_run (&run, "ls", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_NULL (strstr (run.out, dir));
+    zstr_free (&line);
+    zstr_free (&bare);
+    zstr_free (&stale);
+    s_remove_tree (dir);
+    zstr_free (&dir);
+    return 0;
+}
+
+
+//  Start `zproc serve ARGS`; wait until it printed its lines (the last
+//  ending with last_line_prefix...\n) into out. Returns its pid.
+static pid_t
+s_start_serve (char **argv, char *out, size_t size, const char *last_prefix, int *out_fd)
+{
+    int err_fd;
+    pid_t pid = s_start (argv, out_fd, &err_fd);
+    close (err_fd);
+    size_t used = 0;
+    out [0] = 0;
+    ASSERT (s_read_until (*out_fd, out, size, &used, last_prefix, test_ms (10000)));
+    const char *last = strstr (out, last_prefix);
+    ASSERT (s_read_until (*out_fd, out, size, &used, "\n", test_ms (10000)));
+    while (!strchr (last, '\n'))
+        ASSERT (s_read_until (*out_fd, out, size, &used, "\n", test_ms (10000)));
+    return pid;
+}
+
+//  The value of the line that starts with "label " in text, fresh
+static char *
+s_labelled (const char *text, const char *label)
+{
+    char *wanted = zsys_sprintf ("%s ", label);
+    const char *line = text;
+    char *value = NULL;
+    while (line && *line && !value) {
+        if (strncmp (line, wanted, strlen (wanted)) == 0)
+            value = zsys_sprintf ("%.*s", (int) strcspn (line + strlen (wanted), "\n"),
+                                  line + strlen (wanted));
+        line = strchr (line, '\n');
+        line = line? line + 1: NULL;
+    }
+    zstr_free (&wanted);
+    return value;
+}
+
+TEST_IMPL (cli_serve)
+{
+    char *dir = s_private_tmpdir ();
+    char *argv [] = { NULL, (char *) "serve", (char *) "tcp://127.0.0.1:*", NULL };
+    char out [4096];
+    int out_fd;
+    pid_t pid = s_start_serve (argv, out, sizeof out, "endpoint tcp://", &out_fd);
+    char *ipc = s_labelled (out, "endpoint");
+    ASSERT_NOT_NULL (ipc);
+    ASSERT (strncmp (ipc, "ipc://", 6) == 0);
+    ASSERT (strncmp (ipc + 6, dir, strlen (dir)) == 0);
+    char *tcp = s_labelled (strstr (out, "endpoint tcp://"), "endpoint");
+    ASSERT_NULL (strstr (out, "public-key"));
+
+    //  Programs meet through it, over both endpoints
+    zp_state_t *one = zp_state_connect (ipc, NULL);
+    ASSERT_NOT_NULL (one);
+    zp_state_t *two = zp_state_connect (tcp, NULL);
+    ASSERT_NOT_NULL (two);
+    ASSERT_EQ (zp_state_set_str (one, "shared", "yes"), 0);
+    ASSERT_STATE_STR (two, "shared", "yes");
+    zp_state_destroy (&one);
+    zp_state_destroy (&two);
+    //  ls lists it, with serve's pid
+    run_t run;
+    s_run (&run, "ls", NULL);
+    char *pid_text = zsys_sprintf (" %d\n", (int) pid);
+    ASSERT_NOT_NULL (strstr (run.out, ipc));
+    ASSERT_NOT_NULL (strstr (strstr (run.out, ipc), pid_text));
+
+    //  SIGINT: a clean exit, the socket directory removed
+    kill (pid, SIGINT);
+    ASSERT_EQ (s_finish (pid, test_ms (10000)), 0);
+    close (out_fd);
+    ASSERT (!test_path_exists (ipc + 6));
+
+    //  With CURVE: its public key, and clients admitted from ZPROC_CURVE_ALLOW
+    zcert_t *cert = zcert_new ();
+    char *allow = zsys_sprintf ("%s/allow", dir);
+    ASSERT_EQ (mkdir (allow, 0700), 0);
+    char *cert_path = zsys_sprintf ("%s/client.cert", allow);
+    ASSERT_EQ (zcert_save_public (cert, cert_path), 0);
+    ASSERT_EQ (setenv ("ZPROC_CURVE", "1", 1), 0);
+    ASSERT_EQ (setenv ("ZPROC_CURVE_ALLOW", allow, 1), 0);
+    char *argv_curve [] = { NULL, (char *) "serve", NULL };
+    pid = s_start_serve (argv_curve, out, sizeof out, "public-key ", &out_fd);
+    unsetenv ("ZPROC_CURVE");
+    unsetenv ("ZPROC_CURVE_ALLOW");
+    char *key = s_labelled (out, "public-key");
+    ASSERT_NOT_NULL (key);
+    ASSERT_EQ (strlen (key), 40);
+    zstr_free (&ipc);
+    ipc = s_labelled (out, "endpoint");
+    zp_state_t *client = zp_state_connect_cert (ipc, key, cert);
+    ASSERT_NOT_NULL (client);
+    ASSERT_EQ (zp_state_set_str (client, "k", "v"), 0);
+    zp_state_destroy (&client);
+    kill (pid, SIGTERM);
+    ASSERT_EQ (s_finish (pid, test_ms (10000)), 0);
+    close (out_fd);
+
+    //  A bad endpoint: a usage error, nothing left behind
+    s_run (&run, "serve", "tcp://no such host", NULL);
+    ASSERT_EQ (run.code, 2);
+    ASSERT_NOT_NULL (strstr (run.err, "tcp://no such host"));
+
+    zstr_free (&key);
+    zstr_free (&cert_path);
+    zstr_free (&allow);
+    zcert_destroy (&cert);
+    zstr_free (&pid_text);
+    zstr_free (&tcp);
+    zstr_free (&ipc);
+    s_remove_tree (dir);
+    zstr_free (&dir);
     return 0;
 }

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 //  Exit codes, documented in s_help and zproc.1; scripts rely on them
 #define EXIT_NO_KEY         1       //  get/del of a key that does not exist
@@ -40,6 +42,7 @@ typedef struct {
     int min_args;               //  Arguments it needs
     int max_args;               //  Arguments it takes
     command_fn *run;            //  Runs it; returns the exit code
+    bool host;                  //  Of this host, not of a store: no ENDPOINT
 } command_t;
 
 struct _tool_t {
@@ -66,7 +69,8 @@ s_short_usage (FILE *out)
     fprintf (out,
         "usage: zproc [-k KEY] [-c CERTFILE] [-t MS] ENDPOINT COMMAND [ARGS]\n"
         "       commands: get KEY | set KEY VALUE | del KEY | keys [PREFIX]\n"
-        "                 incr KEY [N] | watch [PREFIX] | dump [--json]\n"
+        "                 incr KEY [N] | watch [PREFIX] | dump [--json] | ps\n"
+        "       zproc ls | serve [ENDPOINT...]\n"
         "       zproc --help | --version\n");
 }
 
@@ -78,6 +82,8 @@ s_help (void)
 "\n"
 "Usage:\n"
 "  zproc [OPTIONS] ENDPOINT COMMAND [ARGS...]\n"
+"  zproc ls\n"
+"  zproc serve [ENDPOINT...]\n"
 "  zproc -h | --help\n"
 "  zproc --version\n"
 "\n"
@@ -105,6 +111,25 @@ s_help (void)
 "                   or with --json as one JSON object; bytes that are not\n"
 "                   UTF-8 are escaped as \\u00XX (the byte as Latin-1). The\n"
 "                   dump is a snapshot: the state at one moment, whole.\n"
+"  ps               Print the workers of the context, one line each: NAME,\n"
+"                   PID, STATUS (registered, starting, running, stopping,\n"
+"                   restarting, exited, killed, failed), CODE (the last\n"
+"                   exit code, or 128+signal; - while it never exited) and\n"
+"                   RESTARTS, from the $proc/ notices the context publishes.\n"
+"\n"
+"Commands of this host (no ENDPOINT):\n"
+"  ls               Print the contexts running on this host that you may\n"
+"                   reach: the ENDPOINT of each and the PID of the process\n"
+"                   that owns it (socket directories zproc-* under $TMPDIR\n"
+"                   and /tmp whose owner process is alive).\n"
+"  serve [ENDPOINT...]\n"
+"                   Run a standalone store, as the Python zproc's\n"
+"                   start_server: other programs connect to it with\n"
+"                   zp_state_connect or zproc. It serves its ipc:// endpoint\n"
+"                   and each ENDPOINT given (e.g. tcp://127.0.0.1:7000, or\n"
+"                   tcp://127.0.0.1:* for a free port), prints \"endpoint\n"
+"                   E\" for each, and \"public-key KEY\" under ZPROC_CURVE=1,\n"
+"                   then serves until SIGINT or SIGTERM (exit status 0).\n"
 "\n"
 "Keys are 1 to 255 bytes; \"$proc/NAME/...\" keys are the context's process\n"
 "notices, which clients can read and watch but not write.\n"
@@ -128,8 +153,9 @@ s_help (void)
 "  1    No such key (get, del).\n"
 "  2    Usage error: bad command line, option value or certificate file.\n"
 "  3    Cannot reach the store: no store answers at ENDPOINT (not running,\n"
-"       gone, or a wrong endpoint), or it refused us (CURVE: a wrong or\n"
-"       missing -k, or a certificate it does not admit).\n"
+"       gone, or a wrong endpoint: an ipc:// path that does not exist, or\n"
+"       whose owner process is gone, fails at once), or it refused us\n"
+"       (CURVE: a wrong or missing -k, or a certificate it does not admit).\n"
 "  4    Any other error, e.g. incr on a value that is not an integer, a\n"
 "       write to a reserved key, a value too large, an output error.\n"
 "  130  Interrupted (Ctrl-C) before the command finished; watch exits 0.\n"
@@ -138,6 +164,11 @@ s_help (void)
 "  ZPROC_CLIENT_CERT   With -k and without -c: the certificate file to\n"
 "                      present, as for -c. Without either, zproc presents a\n"
 "                      fresh certificate, which a CURVE store refuses.\n"
+"  ZPROC_TIMEOUT       The default of -t.\n"
+"  TMPDIR              Where ls looks (besides /tmp) and serve makes its\n"
+"                      socket directory.\n"
+"  ZPROC_CURVE         serve: 1 turns CURVE on (see zp_ctx_new(3)).\n"
+"  ZPROC_CURVE_ALLOW   serve: a directory of client certificates to admit.\n"
 "\n"
 "Examples:\n"
 "  zproc ipc:///tmp/zproc-AbC123/store set jobs/42/status queued\n"
@@ -146,7 +177,10 @@ s_help (void)
 "  zproc ipc:///tmp/zproc-AbC123/store keys jobs/\n"
 "  zproc ipc:///tmp/zproc-AbC123/store watch jobs/ | grep failed\n"
 "  zproc -k \"$SERVER_KEY\" -c client.cert tcp://10.0.0.5:7000 dump --json\n"
-"  if zproc \"$EP\" get lock >/dev/null; then echo taken; fi\n");
+"  if zproc \"$EP\" get lock >/dev/null; then echo taken; fi\n"
+"  zproc ls\n"
+"  zproc \"$(zproc ls | awk 'NR == 2 { print $1 }')\" ps\n"
+"  zproc serve tcp://127.0.0.1:7000 &\n");
 }
 
 static void
@@ -200,7 +234,7 @@ s_fail (tool_t *self, const char *what, int err)
             fprintf (stderr, "zproc: %s: permission denied (a reserved key)\n", what);
             return EXIT_ERROR;
         default:
-            fprintf (stderr, "zproc: %s: %s\n", what, strerror (err));
+            fprintf (stderr, "zproc: %s: %s\n", what, zp_strerror (err));
             return EXIT_ERROR;
     }
 }
@@ -478,15 +512,215 @@ s_cmd_watch (tool_t *self)
     return rc;
 }
 
+//  One worker as ps shows it: the fields of its $proc/NAME/ notices
+typedef struct {
+    char *name;                 //  Worker name
+    char *pid;                  //  $proc/NAME/pid, or NULL
+    char *status;               //  $proc/NAME/status, or NULL
+    char *code;                 //  $proc/NAME/code, or NULL
+    char *restarts;             //  $proc/NAME/restarts, or NULL
+} worker_row_t;
+
+static void
+s_worker_row_destroy (worker_row_t **self_p)
+{
+    worker_row_t *self = *self_p;
+    if (self) {
+        zstr_free (&self->name);
+        zstr_free (&self->pid);
+        zstr_free (&self->status);
+        zstr_free (&self->code);
+        zstr_free (&self->restarts);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static int
+s_cmd_ps (tool_t *self)
+{
+    //  One snapshot: every notice at one sequence number
+    zp_state_t *view = zp_state_snapshot (self->state, ZP_PROC_PREFIX);
+    zlistx_t *keys = view? zp_state_keys (view, NULL): NULL;
+    if (!keys) {
+        int saved = errno;
+        zp_state_destroy (&view);
+        return s_fail (self, "ps", saved);
+    }
+    zlistx_t *rows = zlistx_new ();
+    zlistx_set_destructor (rows, (zlistx_destructor_fn *) s_worker_row_destroy);
+    worker_row_t *row = NULL;
+    size_t width = strlen ("NAME");
+    //  Keys are sorted: the notices of one worker come together
+    for (const char *key = (const char *) zlistx_first (keys); key;
+         key = (const char *) zlistx_next (keys)) {
+        const char *name = key + strlen (ZP_PROC_PREFIX);
+        const char *field = strrchr (name, '/');
+        if (!field || field == name)
+            continue;
+        size_t length = (size_t) (field - name);
+        field++;
+        if (!row || strlen (row->name) != length || strncmp (row->name, name, length) != 0) {
+            row = (worker_row_t *) zmalloc (sizeof (worker_row_t));
+            row->name = zsys_sprintf ("%.*s", (int) length, name);
+            zlistx_add_end (rows, row);
+            width = length > width? length: width;
+        }
+        char **slot = streq (field, "pid")? &row->pid
+                    : streq (field, "status")? &row->status
+                    : streq (field, "code")? &row->code
+                    : streq (field, "restarts")? &row->restarts: NULL;
+        if (slot) {
+            zstr_free (slot);
+            *slot = zp_state_get_str (view, key);
+        }
+    }
+    printf ("%-*s %7s %-10s %4s %8s\n", (int) width, "NAME", "PID", "STATUS", "CODE",
+            "RESTARTS");
+    for (row = (worker_row_t *) zlistx_first (rows); row;
+         row = (worker_row_t *) zlistx_next (rows))
+        printf ("%-*s %7s %-10s %4s %8s\n", (int) width, row->name,
+                row->pid? row->pid: "-", row->status? row->status: "-",
+                row->code? row->code: "-", row->restarts? row->restarts: "0");
+    zlistx_destroy (&rows);
+    zlistx_destroy (&keys);
+    zp_state_destroy (&view);
+    return s_flush ();
+}
+
+
+//  --------------------------------------------------------------------------
+//  Socket directories: a context's is DIR/zproc-XXXXXX (mode 0700) holding
+//  "store", its ipc endpoint, and "owner", the pid of the process that made
+//  it (zp_ctx_new)
+
+//  The pid in dir's owner file, or 0 when there is none
+static pid_t
+s_dir_owner (const char *dir)
+{
+    char *path = zsys_sprintf ("%s/owner", dir);
+    FILE *file = path? fopen (path, "r"): NULL;
+    int owner = 0;
+    if (file && fscanf (file, "%d", &owner) != 1)
+        owner = 0;
+    if (file)
+        fclose (file);
+    zstr_free (&path);
+    return owner > 0? (pid_t) owner: 0;
+}
+
+//  True when process pid exists (ours or another user's)
+static bool
+s_pid_alive (pid_t pid)
+{
+    return pid > 0 && (kill (pid, 0) == 0 || errno == EPERM);
+}
+
+//  Add to contexts ("ENDPOINT\tPID" strings) the live contexts under dir
+//  that we may reach
+static void
+s_scan_contexts (const char *dir, zlistx_t *contexts)
+{
+    DIR *handle = opendir (dir);
+    if (!handle)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir (handle))) {
+        if (strncmp (entry->d_name, "zproc-", 6) != 0)
+            continue;
+        char *path = zsys_sprintf ("%s/%s", dir, entry->d_name);
+        char *store = path? zsys_sprintf ("%s/store", path): NULL;
+        struct stat info;
+        pid_t owner = store? s_dir_owner (path): 0;
+        //  Reach: we may enter the directory and write to the socket
+        if (owner && s_pid_alive (owner) && stat (store, &info) == 0
+        &&  S_ISSOCK (info.st_mode) && access (store, W_OK) == 0) {
+            char *line = zsys_sprintf ("ipc://%s\t%d", store, (int) owner);
+            if (line && !zlistx_find (contexts, line))
+                zlistx_add_end (contexts, line);
+            else
+                zstr_free (&line);
+        }
+        zstr_free (&store);
+        zstr_free (&path);
+    }
+    closedir (handle);
+}
+
+static int
+s_cmd_ls (tool_t *self)
+{
+    zlistx_t *contexts = zlistx_new ();
+    zlistx_set_destructor (contexts, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (contexts, (zlistx_comparator_fn *) strcmp);
+    const char *tmpdir = getenv ("TMPDIR");
+    if (tmpdir && *tmpdir)
+        s_scan_contexts (tmpdir, contexts);
+    s_scan_contexts ("/tmp", contexts);
+    zlistx_sort (contexts);
+    size_t width = strlen ("ENDPOINT");
+    const char *line;
+    for (line = (const char *) zlistx_first (contexts); line;
+         line = (const char *) zlistx_next (contexts))
+        width = strcspn (line, "\t") > width? strcspn (line, "\t"): width;
+    printf ("%-*s %s\n", (int) width, "ENDPOINT", "PID");
+    for (line = (const char *) zlistx_first (contexts); line;
+         line = (const char *) zlistx_next (contexts)) {
+        size_t length = strcspn (line, "\t");
+        printf ("%-*.*s %s\n", (int) width, (int) length, line, line + length + 1);
+    }
+    zlistx_destroy (&contexts);
+    return s_flush ();
+}
+
+static int
+s_cmd_serve (tool_t *self)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    if (!ctx) {
+        fprintf (stderr, "zproc: serve: cannot start a store: %s\n", zp_strerror (errno));
+        return EXIT_ERROR;
+    }
+    int rc = 0;
+    printf ("endpoint %s\n", zp_ctx_endpoint (ctx));
+    for (int index = 0; index < self->nargs && rc == 0; index++) {
+        const char *bound = zp_ctx_bind (ctx, self->args [index]);
+        if (bound)
+            printf ("endpoint %s\n", bound);
+        else {
+            fprintf (stderr, "zproc: serve: cannot bind %s: %s\n", self->args [index],
+                     errno == EINVAL? "not a valid endpoint": zp_strerror (errno));
+            rc = errno == EINVAL? EXIT_USAGE: EXIT_ERROR;
+        }
+    }
+    if (rc == 0 && zp_ctx_public_key (ctx))
+        printf ("public-key %s\n", zp_ctx_public_key (ctx));
+    if (rc == 0)
+        rc = s_flush ();
+    //  Serve until SIGINT or SIGTERM: the main mailbox's recv waits for
+    //  them (mail sent to "main" is dropped)
+    while (rc == 0) {
+        zmsg_t *msg = zp_worker_recv (zp_ctx_main (ctx), -1);
+        if (!msg && errno != ETIMEDOUT)
+            break;
+        zmsg_destroy (&msg);
+    }
+    zp_ctx_destroy (&ctx);
+    return rc;
+}
+
 static const command_t s_commands [] = {
-    { "get",   "get KEY",         1, 1, s_cmd_get },
-    { "set",   "set KEY VALUE",   2, 2, s_cmd_set },
-    { "del",   "del KEY",         1, 1, s_cmd_del },
-    { "keys",  "keys [PREFIX]",   0, 1, s_cmd_keys },
-    { "incr",  "incr KEY [N]",    1, 2, s_cmd_incr },
-    { "watch", "watch [PREFIX]",  0, 1, s_cmd_watch },
-    { "dump",  "dump [--json]",   0, 1, s_cmd_dump },
-    { NULL, NULL, 0, 0, NULL }
+    { "get",   "get KEY",             1, 1,  s_cmd_get,   false },
+    { "set",   "set KEY VALUE",       2, 2,  s_cmd_set,   false },
+    { "del",   "del KEY",             1, 1,  s_cmd_del,   false },
+    { "keys",  "keys [PREFIX]",       0, 1,  s_cmd_keys,  false },
+    { "incr",  "incr KEY [N]",        1, 2,  s_cmd_incr,  false },
+    { "watch", "watch [PREFIX]",      0, 1,  s_cmd_watch, false },
+    { "dump",  "dump [--json]",       0, 1,  s_cmd_dump,  false },
+    { "ps",    "ps",                  0, 0,  s_cmd_ps,    false },
+    { "ls",    "ls",                  0, 0,  s_cmd_ls,    true },
+    { "serve", "serve [ENDPOINT...]", 0, 16, s_cmd_serve, true },
+    { NULL, NULL, 0, 0, NULL, false }
 };
 
 
@@ -502,14 +736,21 @@ s_parse_command (tool_t *self)
         command++;
     if (!command->name)
         return s_usage_error ("unknown command '%s'", self->args [0]);
+    if (command->host && self->endpoint)
+        return s_usage_error ("%s: takes no ENDPOINT (zproc %s)", command->name,
+                              command->synopsis);
     self->command = command;
     self->args++;
     self->nargs--;
     if (self->nargs < command->min_args || self->nargs > command->max_args)
-        return s_usage_error ("%s: wrong number of arguments (zproc ENDPOINT %s)",
-                              command->name, command->synopsis);
+        return s_usage_error ("%s: wrong number of arguments (zproc %s%s)",
+                              command->name, command->host? "": "ENDPOINT ",
+                              command->synopsis);
 
-    //  Every command but dump takes a key or a prefix first
+    //  Every command of a store but dump takes a key or a prefix first
+    if (command->host)
+        ;                       //  serve's endpoints are checked as it binds them
+    else
     if (command->run == s_cmd_dump) {
         if (self->nargs == 1 && strcmp (self->args [0], "--json") != 0)
             return s_usage_error ("dump: unknown argument '%s' (only --json)",
@@ -623,11 +864,16 @@ s_parse (tool_t *self, int argc, char *argv [])
     }
     if (optind >= argc)
         return s_usage_error ("no endpoint given");
-    self->endpoint = argv [optind++];
-    if (strncmp (self->endpoint, "ipc://", 6) != 0 && strncmp (self->endpoint, "tcp://", 6) != 0)
+    //  A command of this host comes first; any other after an ENDPOINT
+    const command_t *command = s_commands;
+    while (command->name && !(command->host && streq (command->name, argv [optind])))
+        command++;
+    if (!command->name)
+        self->endpoint = argv [optind++];
+    if (self->endpoint && strncmp (self->endpoint, "ipc://", 6) != 0 && strncmp (self->endpoint, "tcp://", 6) != 0)
         return s_usage_error ("'%s' is not an endpoint (ipc://PATH or tcp://HOST:PORT)",
                               self->endpoint);
-    if (optind >= argc)
+    if (self->endpoint && optind >= argc)
         return s_usage_error ("no command given");
     self->args = argv + optind;
     self->nargs = argc - optind;
@@ -635,6 +881,9 @@ s_parse (tool_t *self, int argc, char *argv [])
     if (rc)
         return rc;
 
+    if (self->command->host && (self->server_key || self->cert_file || self->timeout))
+        return s_usage_error ("%s: -k, -c and -t are for the commands of a store",
+                              self->command->name);
     if (self->server_key && !s_server_key_valid (self->server_key))
         return s_usage_error ("-k: '%s' is not a CURVE public key (40 characters of Z85)",
                               self->server_key);
@@ -650,10 +899,52 @@ s_parse (tool_t *self, int argc, char *argv [])
 //  Connecting: -t bounds the connect too, through ZPROC_TIMEOUT, the
 //  default timeout of new handles
 
+//  An ipc:// endpoint whose socket is missing, or whose context's process
+//  is gone, has no store: say so at once rather than wait out the timeout.
+//  Returns 0 when a store may answer there, else EXIT_UNREACHABLE.
+static int
+s_check_ipc (tool_t *self)
+{
+    //  "ipc://@name" is in Linux's abstract namespace: no file to look at
+    if (strncmp (self->endpoint, "ipc://", 6) != 0 || self->endpoint [6] == '@')
+        return 0;
+    const char *path = self->endpoint + 6;
+    struct stat info;
+    const char *problem = NULL;
+    if (stat (path, &info) < 0)
+        problem = errno == ENOENT? "no such socket": strerror (errno);
+    else
+    if (!S_ISSOCK (info.st_mode))
+        problem = "not a socket";
+    if (problem) {
+        fprintf (stderr, "zproc: cannot connect to %s: %s\n", self->endpoint, problem);
+        return EXIT_UNREACHABLE;
+    }
+    char *dir = strdup (path);
+    char *slash = dir? strrchr (dir, '/'): NULL;
+    pid_t owner = 0;
+    if (slash) {
+        *slash = 0;
+        owner = s_dir_owner (*dir? dir: "/");
+    }
+    free (dir);
+    if (owner && !s_pid_alive (owner)) {
+        fprintf (stderr, "zproc: cannot connect to %s: the process that served it "
+                         "(pid %d) is gone\n", self->endpoint, (int) owner);
+        return EXIT_UNREACHABLE;
+    }
+    return 0;
+}
+
 //  Returns 0 or an exit code
 static int
 s_connect (tool_t *self)
 {
+    if (self->command->host)
+        return 0;               //  Not a client of a store
+    int rc = s_check_ipc (self);
+    if (rc)
+        return rc;
     if (self->timeout > 0) {
         char text [16];
         snprintf (text, sizeof text, "%d", self->timeout);

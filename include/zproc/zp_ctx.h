@@ -180,6 +180,7 @@ int
 //                          given up)
 //      $proc/NAME/pid      the current pid, decimal
 //      $proc/NAME/code     the last exit code, or 128+signal
+//      $proc/NAME/restarts how many times it was restarted (absent: never)
 #define ZP_PROC_PREFIX      "$proc/"
 
 //  Find a worker by name; NULL with ENOENT when there is none. The handle is
