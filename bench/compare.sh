@@ -7,19 +7,21 @@
 #    watch wake-up: a change in one process seen by another (us)
 #    replica read of an unchanged key (us), against a GET
 #    batches of 16 incr by 8 clients (incr/s), against unpipelined INCR
+#    a pool map of 100,000 tiny tasks and of 1,000 tasks of 1 ms of CPU,
+#    against Python's multiprocessing.Pool.map with as many workers
 #  zproc's figures come from bench/zproc-bench --json --no-1m; Redis runs on a
 #  unix socket in a temporary directory, driven by redis-benchmark and by
 #  bench/redis-watch.c (built here with gcc and libhiredis); Python's come
 #  from a script run here. What is missing is installed with apt-get.
 #
-#  Usage: bench/compare.sh [--help]
+#  Usage: bench/compare.sh [--pool] [--help]
 #  The table goes to stdout, progress to stderr.
 
 set -eu
 
 usage () {
     cat <<'EOF'
-usage: bench/compare.sh [--help]
+usage: bench/compare.sh [--pool] [--help]
 Runs the same workloads on zproc, Redis and Python's multiprocessing.Manager
 and prints one table with the ratios:
   get / set round trip, one client, one call at a time     (us)
@@ -27,18 +29,26 @@ and prints one table with the ratios:
   watch wake-up: set in one process, seen in another        (us)
   replica read of an unchanged key, against a GET           (us)
   batches of 16 incr by 8 clients, against INCR             (incr/s)
+and a second table: zp_pool_map against multiprocessing.Pool.map, as many
+workers as CPUs, 100,000 tiny tasks (square a number) and 1,000 tasks of
+1 ms of CPU each, from pool creation to the last result and for a map alone
+on a started pool (ms); the 1 ms tasks also against the ideal, their CPU time
+over min(workers, CPUs).
+  --pool    the pool table only (no Redis, no Manager): seconds, not minutes
 zproc: bench/zproc-bench --json --no-1m (built with make when needed).
 Redis: redis-server on a unix socket in a temporary directory (stopped at the
 end), redis-benchmark, and bench/redis-watch.c on libhiredis.
-Python: a Manager().dict() used from child processes.
+Python: a Manager().dict() used from child processes; a Pool() for the pool.
 Missing tools (redis-server, redis-tools, libhiredis-dev, python3, gcc) are
 installed with apt-get install -y (as root, or through sudo).
 The table goes to stdout, progress to stderr; it takes a minute or two.
 EOF
 }
 
+pool_only=0
 case "${1:-}" in
     -h|--help) usage; exit 0 ;;
+    --pool) pool_only=1 ;;
     "") ;;
     *) usage >&2; exit 2 ;;
 esac
@@ -70,14 +80,16 @@ has_hiredis () {
 }
 
 missing=""
-command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
-if ! command -v redis-benchmark >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-    missing="$missing redis-tools"
-fi
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
-command -v gcc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
-if ! command -v gcc >/dev/null 2>&1 || ! has_hiredis; then
-    missing="$missing libhiredis-dev"
+if [ "$pool_only" = 0 ]; then
+    command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+    if ! command -v redis-benchmark >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+        missing="$missing redis-tools"
+    fi
+    command -v gcc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
+    if ! command -v gcc >/dev/null 2>&1 || ! has_hiredis; then
+        missing="$missing libhiredis-dev"
+    fi
 fi
 if [ -n "$missing" ]; then
     if [ "$(id -u)" -eq 0 ]; then
@@ -130,8 +142,14 @@ if [ -f "$top/Makefile" ]; then
 elif [ ! -x "$bench" ]; then
     die "no bench/zproc-bench: run ./autogen.sh && ./configure && make in $top first"
 fi
-say "running bench/zproc-bench --json --no-1m (about a minute)"
-if ! "$bench" --json --no-1m >"$tmp/zproc.json"; then
+if [ "$pool_only" = 1 ]; then
+    bench_args="--json --pool"
+else
+    bench_args="--json --no-1m"
+fi
+say "running bench/zproc-bench $bench_args"
+# shellcheck disable=SC2086  # two options
+if ! "$bench" $bench_args >"$tmp/zproc.json"; then
     failed=$(python3 -c '
 import json, sys
 figures = json.load(open(sys.argv[1]))
@@ -141,6 +159,64 @@ print("; ".join("%s: %s" % (name[:-6], why) for name, why in figures.items()
     say "zproc-bench reported a failure ($failed): failed figures show as n/a"
 fi
 
+
+#  ---------------------------------------------------------------------------
+#  Python's multiprocessing.Pool: the pool workloads
+
+cat >"$tmp/pool.py" <<'EOF'
+#  zproc-bench's pool workloads on a multiprocessing.Pool of one worker per
+#  CPU (the default start method): each timed from Pool() to the last result
+#  of map, then a second map on the started pool. Prints one JSON object.
+import json
+import multiprocessing as mp
+import os
+import time
+
+TINY, SPIN, SPIN_NS = 100000, 1000, 1000000
+
+
+def square(number):
+    return number * number
+
+
+#  1 ms of this thread's CPU time, as zproc-bench's task
+def spin(number):
+    end = time.thread_time_ns() + SPIN_NS
+    while time.thread_time_ns() < end:
+        pass
+    return number
+
+
+def run(task, count, workers):
+    data = list(range(count))
+    expected = [task(number) for number in data[:100]] if task is square else data[:100]
+    start = time.perf_counter()
+    with mp.Pool(workers) as pool:
+        first = pool.map(task, data)
+        total = time.perf_counter() - start
+        start = time.perf_counter()
+        second = pool.map(task, data)
+        alone = time.perf_counter() - start
+    if first[:100] != expected or second[:100] != expected or len(second) != count:
+        raise ValueError("wrong results")
+    return total * 1000, alone * 1000
+
+
+def main():
+    workers = os.cpu_count() or 1
+    out = {"workers": workers, "start_method": mp.get_start_method()}
+    out["tiny_total_ms"], out["tiny_map_ms"] = run(square, TINY, workers)
+    out["spin_total_ms"], out["spin_map_ms"] = run(spin, SPIN, workers)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
+EOF
+say "python: multiprocessing.Pool.map, 100,000 tiny tasks and 1,000 x 1 ms"
+python3 "$tmp/pool.py" >"$tmp/pool.json" || say "the Python pool run failed: its figures show as n/a"
+
+if [ "$pool_only" = 0 ]; then
 
 #  ---------------------------------------------------------------------------
 #  Redis, on a unix socket
@@ -447,6 +523,65 @@ python-manager: a Manager().dict() proxy used from child processes (medians);
   notify/wait ping-pong / 2 (each turn also reads and writes the dict).""" % (
     "%.1f" % unix_us if unix_us else "n/a", redis_version, redis_count, python.get("incr_each", "n")))
 EOF
+fi     #  pool_only
+
+
+#  ---------------------------------------------------------------------------
+#  The pool table
+
+python3 - "$tmp/zproc.json" "$tmp/pool.json" <<'EOF'
+import json, sys
+
+def load(path):
+    try:
+        with open(path) as file:
+            return json.loads(file.read() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+zproc, python = load(sys.argv[1]), load(sys.argv[2])
+ideal = zproc.get("pool_1ms_ideal_ms")
+rows = [
+    ("100,000 tiny tasks, creation to last result", "pool_tiny_total_ms", "tiny_total_ms",
+     ">= 3"),
+    ("100,000 tiny tasks, map alone", "pool_tiny_map_ms", "tiny_map_ms", ">= 1.0"),
+    ("1,000 x 1 ms of CPU, creation to last result", "pool_1ms_total_ms", "spin_total_ms", ""),
+    ("1,000 x 1 ms of CPU, map alone", "pool_1ms_map_ms", "spin_map_ms",
+     "zproc/ideal <= 1.10"),
+]
+
+def cell(value):
+    return "n/a" if value is None else "%.1f" % value
+
+head = ("pool workload (ms)", "zproc", "python-pool", "python/zproc", "target",
+        "ideal", "zproc/ideal", "python/ideal")
+table = [head]
+for name, zname, pname, target in rows:
+    z, p = zproc.get(zname), python.get(pname)
+    spin = zname.startswith("pool_1ms")
+    table.append((name, cell(z), cell(p), "%.2f" % (p / z) if z and p else "", target,
+                  cell(ideal) if spin else "",
+                  "%.2f" % (z / ideal) if spin and z and ideal else "",
+                  "%.2f" % (p / ideal) if spin and p and ideal else ""))
+widths = [max(len(row[column]) for row in table) for column in range(len(head))]
+print()
+for index, row in enumerate(table):
+    print(" | ".join(text.ljust(widths[0]) if column == 0 else text.rjust(widths[column])
+                     for column, text in enumerate(row)))
+    if index == 0:
+        print("-+-".join("-" * width for width in widths))
+print("""
+Times in ms; python/zproc above 1 means zproc is faster (its rate over
+Python's). Both pools have %s workers (one per CPU), zproc's made by
+zp_pool_new (..., 0, ...), Python's by multiprocessing.Pool() (start method
+%s); each workload is timed from the pool's creation to the last result of a
+first map, then for a second map on the started pool. Tiny task: square a
+number (zproc: an 8-byte integer in, one out); 1 ms task: spin until the
+thread has used 1 ms of CPU. ideal: the tasks' CPU time over min(workers,
+CPUs), reached only on an otherwise idle machine.""" % (
+    zproc.get("pool_workers", "n/a"), python.get("start_method", "n/a")))
+EOF
+
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 printf 'machine: nproc=%s (%s), kernel %s %s; %s\n' "$(nproc)" "${cpu:-cpu unknown}" \
     "$(uname -sr)" "$(uname -m)" "$(date -u '+%Y-%m-%d %H:%M UTC')"

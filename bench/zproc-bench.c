@@ -71,6 +71,11 @@
 #define FORK_BATCHES    3           //  per round, SPAWN_WORKERS forks each
 #define CTX_ROUNDS      20
 
+//  The pool: tiny tasks (square a number) and tasks of POOL_SPIN_NS of CPU
+#define POOL_TINY       100000
+#define POOL_SPIN       1000
+#define POOL_SPIN_NS    1000000
+
 //  The big store
 #define LOAD_KEYS       1000000
 #define LOAD_VALUE_SIZE 32
@@ -111,7 +116,7 @@ typedef struct {
     char *error;                //  Why it failed, NULL when it did not
 } figure_t;
 
-#define MAX_FIGURES     48
+#define MAX_FIGURES     64
 static figure_t s_figures [MAX_FIGURES];
 static size_t s_nfigures = 0;
 static bool s_json = false;     //  --json
@@ -1718,6 +1723,120 @@ s_bench_ctx (void)
 
 
 //  --------------------------------------------------------------------------
+//  The pool: zp_pool_map of POOL_TINY tiny tasks (square a number) and of
+//  POOL_SPIN tasks of 1 ms of CPU each, on one worker per CPU. Each is
+//  timed from zp_pool_new to the last result (_total_ms), then for a second
+//  map on the started pool (_map_ms). The 1 ms tasks are compared with the
+//  ideal: their summed CPU time over min(workers, CPUs).
+
+static zchunk_t *
+s_pool_square (zp_worker_t *self, zchunk_t *input, void *props)
+{
+    int64_t number = 0;
+    if (zchunk_size (input) != sizeof number)
+        return NULL;
+    memcpy (&number, zchunk_data (input), sizeof number);
+    number *= number;
+    return zchunk_new (&number, sizeof number);
+}
+
+//  Spin for POOL_SPIN_NS of this thread's CPU time
+static zchunk_t *
+s_pool_spin (zp_worker_t *self, zchunk_t *input, void *props)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &now);
+    uint64_t end = (uint64_t) now.tv_sec * 1000000000 + (uint64_t) now.tv_nsec + POOL_SPIN_NS;
+    uint64_t cpu;
+    do {
+        clock_gettime (CLOCK_THREAD_CPUTIME_ID, &now);
+        cpu = (uint64_t) now.tv_sec * 1000000000 + (uint64_t) now.tv_nsec;
+    } while (cpu < end);
+    return zchunk_dup (input);
+}
+
+//  One workload: new pool, map, map again; -1 with errno
+static int
+s_pool_run (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
+            uint64_t *total_ns, uint64_t *map_ns)
+{
+    zchunk_t **inputs = (zchunk_t **) calloc (count, sizeof (zchunk_t *));
+    zchunk_t **outputs = (zchunk_t **) calloc (count, sizeof (zchunk_t *));
+    int rc = inputs && outputs? 0: -1;
+    for (size_t index = 0; rc == 0 && index < count; index++) {
+        int64_t number = (int64_t) index;
+        inputs [index] = zchunk_new (&number, sizeof number);
+        rc = inputs [index]? 0: -1;
+    }
+    zp_pool_t *pool = NULL;
+    for (int round = 0; rc == 0 && round < 2; round++) {
+        uint64_t start = s_now_ns ();
+        if (round == 0 && !(pool = zp_pool_new (ctx, name, 0, fn, NULL)))
+            rc = -1;
+        if (rc == 0)
+            rc = zp_pool_map (pool, inputs, count, outputs, WAIT_MS);
+        *(round == 0? total_ns: map_ns) = s_now_ns () - start;
+        //  The squares are checked: a wrong one is a failure
+        for (size_t index = 0; index < count; index++) {
+            int64_t value = -1;
+            if (rc == 0 && zchunk_size (outputs [index]) == sizeof value)
+                memcpy (&value, zchunk_data (outputs [index]), sizeof value);
+            int64_t expected = fn == s_pool_square? (int64_t) (index * index): (int64_t) index;
+            if (rc == 0 && value != expected) {
+                errno = EPROTO;
+                rc = -1;
+            }
+            zchunk_destroy (&outputs [index]);
+        }
+    }
+    int saved = errno;
+    zp_pool_destroy (&pool);
+    for (size_t index = 0; inputs && index < count; index++)
+        zchunk_destroy (&inputs [index]);
+    free (inputs);
+    free (outputs);
+    errno = saved;
+    return rc;
+}
+
+static void
+s_bench_pool (void)
+{
+    s_progress ("pool");
+    zp_ctx_t *ctx = zp_ctx_new ();
+    if (!ctx) {
+        s_report_errno ("pool_tiny_total_ms", errno);
+        return;
+    }
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    cpus = cpus > 0? cpus: 1;
+    s_report ("pool_workers", (double) cpus, NULL, 0, NAN);
+    uint64_t total, map;
+    if (s_pool_run (ctx, "bench-tiny", s_pool_square, POOL_TINY, &total, &map) < 0) {
+        s_report_errno ("pool_tiny_total_ms", errno);
+        s_report_errno ("pool_tiny_map_ms", errno);
+    }
+    else {
+        s_report ("pool_tiny_total_ms", s_ms (total), "ms", 1, NAN);
+        s_report ("pool_tiny_map_ms", s_ms (map), "ms", 1, NAN);
+        s_report ("pool_tiny_map_ops", POOL_TINY / (map / 1e9), "ops/s", 0, NAN);
+    }
+    //  The workers are as many as the CPUs: the ideal is the CPU time over them
+    double ideal = s_ms ((uint64_t) POOL_SPIN * POOL_SPIN_NS / (uint64_t) cpus);
+    if (s_pool_run (ctx, "bench-spin", s_pool_spin, POOL_SPIN, &total, &map) < 0) {
+        s_report_errno ("pool_1ms_total_ms", errno);
+        s_report_errno ("pool_1ms_map_ms", errno);
+    }
+    else {
+        s_report ("pool_1ms_ideal_ms", ideal, "ms", 1, NAN);
+        s_report ("pool_1ms_total_ms", s_ms (total), "ms", 1, ideal);
+        s_report ("pool_1ms_map_ms", s_ms (map), "ms", 1, ideal);
+    }
+    zp_ctx_destroy (&ctx);
+}
+
+
+//  --------------------------------------------------------------------------
 //  12. load_1m_keys_s, rss_1m_keys_mb: LOAD_KEYS keys of 32-byte values.
 //  One caller would take LOAD_KEYS round trips in a row; LOADERS workers
 //  load disjoint ranges in parallel instead, which keeps the benchmark
@@ -2069,9 +2188,10 @@ static void
 s_usage (FILE *stream)
 {
     fprintf (stream,
-        "usage: zproc-bench [--json] [--no-1m] [--help]\n"
+        "usage: zproc-bench [--json] [--no-1m] [--pool] [--help]\n"
         "  --json    print the figures as one JSON object {\"name\": value, ...}\n"
         "  --no-1m   skip the 1,000,000-key load (load_1m_keys_s, rss_1m_keys_mb)\n"
+        "  --pool    only the pool figures (pool_*), after raw_unix_rt\n"
         "  --help    this text\n"
         "Prints one line per figure, 'name value unit [ratio=R]'; progress goes to\n"
         "stderr. Exit status 1 when a figure failed or a count was wrong.\n");
@@ -2080,13 +2200,16 @@ s_usage (FILE *stream)
 int
 main (int argc, char *argv [])
 {
-    bool load = true;
+    bool load = true, pool_only = false;
     for (int index = 1; index < argc; index++) {
         if (streq (argv [index], "--json"))
             s_json = true;
         else
         if (streq (argv [index], "--no-1m"))
             load = false;
+        else
+        if (streq (argv [index], "--pool"))
+            pool_only = true;
         else
         if (streq (argv [index], "--help") || streq (argv [index], "-h")) {
             s_usage (stdout);
@@ -2101,6 +2224,13 @@ main (int argc, char *argv [])
     //  The raw references first, before CZMQ starts any thread; the
     //  socketpair first of all, as every later figure is divided by it
     s_bench_raw_unix ("raw_unix_rt");
+    if (pool_only) {
+        s_bench_pool ();
+        if (s_json)
+            s_json_print ();
+        s_figures_destroy ();
+        return s_failed? 1: 0;
+    }
     double raw_us = s_bench_raw_zmq ();
     double raw_ops = s_bench_raw_zmq_ops ();
     double getset_us [2], mailbox_ops;
@@ -2108,6 +2238,7 @@ main (int argc, char *argv [])
     s_bench_curve (getset_us, mailbox_ops);
     s_bench_spawn ();
     s_bench_ctx ();
+    s_bench_pool ();
     if (load)
         s_bench_load ();
     s_bench_raw_unix ("raw_unix_rt_end");
