@@ -477,7 +477,8 @@ def cell(value, exact):
 def ratio(value, other, exact):
     if exact or value is None or not other:
         return ""
-    return "%.2f" % (value / other)
+    quotient = value / other
+    return "%.2f" % quotient if quotient >= 0.01 else "%.5f" % quotient
 
 head = ("workload", "zproc", "redis", "python-manager", "zproc/redis", "zproc/python",
         "zproc/socketpair", "redis/socketpair")

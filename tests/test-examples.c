@@ -172,6 +172,15 @@ TEST_IMPL (example_hello)
 }
 
 
+TEST_IMPL (example_shop)
+{
+    const char *expected =
+        "shop: 20 items sold by 4 clerks, till 80 (expected 80), stock left 0\n";
+    s_expect_example ("../examples/shop", expected);
+    return 0;
+}
+
+
 //  Ctrl-C in a terminal (the whole process group), and `kill -INT` of the
 //  parent alone: a clean shutdown either way
 TEST_IMPL (example_ctrlc)
