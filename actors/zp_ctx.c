@@ -1022,51 +1022,70 @@ s_default_name (zp_ctx_t *self)
     return zsys_sprintf ("%s%zu", self->name_prefix, ++self->worker_nbr);
 }
 
+//  A worker forked and tracked, whose report is still to come
+typedef struct {
+    zp_proc_t *proc;            //  Its handle, in self->procs
+    void *handle;               //  Where it is in self->procs
+    int ready_fd;               //  Where its report comes
+} pending_t;
+
+//  Fork and track one worker; s_spawn_finish awaits its report. 0, or -1
+//  with errno (EINVAL: a bad or taken name)
+static int
+s_spawn_start (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
+               pending_t *pending)
+{
+    if (!zp__name_valid (name) || zp__ctx_name_taken (self, name))
+        return zp__fail (EINVAL, -1);
+    pid_t pid = zp__ctx_fork (self, name, fn, props, &pending->ready_fd);
+    if (pid < 0)
+        return -1;
+    pending->proc = zp__proc_new (self, name, pid);
+    pending->handle = pending->proc? zlistx_add_end (self->procs, pending->proc): NULL;
+    if (!pending->handle) {
+        zp__proc_destroy (&pending->proc);
+        close (pending->ready_fd);
+        kill (pid, SIGKILL);
+        waitpid (pid, NULL, 0);
+        return zp__fail (ENOMEM, -1);
+    }
+    zp_supervision_t supervision = self->supervision;
+    supervision.fn = fn;
+    supervision.props = props;
+    supervision.grace = self->grace;
+    zsock_send (self->reaper, "sisp", "TRACK", (int) pid, name, &supervision);
+    s_actor_wait (self->reaper);
+    return 0;
+}
+
+//  Await a started worker's report: its handle, or NULL with errno when it
+//  could not start (then it is stopped, reaped and reported here alone:
+//  its handle goes, its name is free)
+static zp_proc_t *
+s_spawn_finish (zp_ctx_t *self, pending_t *pending)
+{
+    int err = zp__ctx_await_ready (pending->ready_fd);
+    if (err == 0) {
+        zsock_send (self->reaper, "ss", "READY", zp_proc_name (pending->proc));
+        return pending->proc;
+    }
+    zp__proc_set_stopped (pending->proc);
+    zp_proc_kill (pending->proc, SIGKILL);
+    zp_proc_wait (pending->proc, -1);
+    zlistx_delete (self->procs, pending->handle);
+    return zp__fail (err, NULL);
+}
+
 zp_proc_t *
 zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
 {
     if (!self || !fn || self->owner != getpid ())
         return zp__fail (EINVAL, NULL);
     char *default_name = name? NULL: s_default_name (self);
-    name = name? name: default_name;
-    if (!zp__name_valid (name) || zp__ctx_name_taken (self, name)) {
-        zstr_free (&default_name);
-        return zp__fail (EINVAL, NULL);
-    }
-    int ready_fd;
-    pid_t pid = zp__ctx_fork (self, name, fn, props, &ready_fd);
-    zp_proc_t *proc = pid > 0? zp__proc_new (self, name, pid): NULL;
-    int saved = errno;
-    if (proc) {
-        void *handle = zlistx_add_end (self->procs, proc);
-        zp_supervision_t supervision = self->supervision;
-        supervision.fn = fn;
-        supervision.props = props;
-        supervision.grace = self->grace;
-        zsock_send (self->reaper, "sisp", "TRACK", (int) pid, name, &supervision);
-        s_actor_wait (self->reaper);
-        saved = zp__ctx_await_ready (ready_fd);
-        if (saved == 0)
-            zsock_send (self->reaper, "ss", "READY", name);
-        else {
-            //  A worker that cannot start is stopped, reaped and reported
-            //  by zp_ctx_spawn alone: its handle goes, its name is free
-            zp__proc_set_stopped (proc);
-            zp_proc_kill (proc, SIGKILL);
-            zp_proc_wait (proc, -1);
-            zlistx_delete (self->procs, handle);
-            proc = NULL;
-        }
-    }
-    else
-    if (pid > 0) {
-        close (ready_fd);
-        kill (pid, SIGKILL);
-        waitpid (pid, NULL, 0);
-        saved = ENOMEM;
-    }
+    pending_t pending;
+    int rc = s_spawn_start (self, name? name: default_name, fn, props, &pending);
     zstr_free (&default_name);
-    return proc? proc: zp__fail (saved, NULL);
+    return rc == 0? s_spawn_finish (self, &pending): NULL;
 }
 
 
@@ -1100,14 +1119,28 @@ zp_ctx_process_factory (zp_ctx_t *self, void *props, zp_worker_fn *fn, ...)
 int
 zp_ctx_start_all (zp_ctx_t *self)
 {
-    if (!self)
+    if (!self || self->owner != getpid ())
         return zp__fail (EINVAL, -1);
+    //  Fork them all, then await their reports together: they start in
+    //  parallel, not one after the other
+    size_t count = zlistx_size (self->factory);
+    pending_t *pending = (pending_t *) calloc (count? count: 1, sizeof (pending_t));
+    if (!pending)
+        return zp__fail (ENOMEM, -1);
     int first_error = 0;
+    size_t started = 0;
     factory_t *entry;
     while ((entry = (factory_t *) zlistx_first (self->factory))) {
-        if (!zp_ctx_spawn (self, entry->name, entry->fn, entry->props) && !first_error)
+        if (s_spawn_start (self, entry->name, entry->fn, entry->props, &pending [started]) == 0)
+            started++;
+        else
+        if (!first_error)
             first_error = errno;
         zlistx_delete (self->factory, zlistx_cursor (self->factory));
     }
+    for (size_t index = 0; index < started; index++)
+        if (!s_spawn_finish (self, &pending [index]) && !first_error)
+            first_error = errno;
+    free (pending);
     return first_error? zp__fail (first_error, -1): 0;
 }

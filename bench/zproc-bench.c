@@ -1620,7 +1620,7 @@ s_bench_curve (const double getset_us [2], double mailbox_ops)
 
 
 //  --------------------------------------------------------------------------
-//  11. fork_exit_wait_100_ms, spawn100_ms, shutdown100_ms, ctx_new_destroy_ms
+//  11. fork_exit_wait_100_ms, spawn100_ms, start_all100_ms, shutdown100_ms, ctx_new_destroy_ms
 
 //  A worker that does nothing until $TERM
 static void
@@ -1655,10 +1655,10 @@ s_fork_batch (void)
 static void
 s_bench_spawn (void)
 {
-    s_progress ("fork_exit_wait_100_ms, spawn100_ms, shutdown100_ms");
+    s_progress ("fork_exit_wait_100_ms, spawn100_ms, start_all100_ms, shutdown100_ms");
     uint64_t forks [SPAWN_ROUNDS * FORK_BATCHES];
-    uint64_t spawns [SPAWN_ROUNDS], shutdowns [SPAWN_ROUNDS];
-    int fork_err = 0, spawn_err = 0, shutdown_err = 0;
+    uint64_t spawns [SPAWN_ROUNDS], starts [SPAWN_ROUNDS], shutdowns [SPAWN_ROUNDS];
+    int fork_err = 0, spawn_err = 0, start_err = 0, shutdown_err = 0;
     size_t nforks = 0, rounds = 0;
     for (int round = 0; round < SPAWN_ROUNDS && !spawn_err; round++) {
         zp_ctx_t *ctx = zp_ctx_new ();
@@ -1683,6 +1683,16 @@ s_bench_spawn (void)
         start = s_now_ns ();
         zp_ctx_destroy (&ctx);
         shutdowns [round] = s_now_ns () - start;
+        //  The same 100 registered, then forked together by start_all
+        ctx = zp_ctx_new ();
+        for (int index = 0; ctx && index < SPAWN_WORKERS && !start_err; index++)
+            if (zp_ctx_process_factory (ctx, NULL, s_idle_worker, NULL) < 0)
+                start_err = errno;
+        start = s_now_ns ();
+        if (!ctx || start_err || zp_ctx_start_all (ctx) < 0)
+            start_err = start_err? start_err: errno;
+        starts [round] = s_now_ns () - start;
+        zp_ctx_destroy (&ctx);
         if (!spawn_err)
             rounds++;
     }
@@ -1699,6 +1709,10 @@ s_bench_spawn (void)
     }
     else {
         s_report ("spawn100_ms", s_ms (s_median_ns (spawns, rounds)), "ms", 2, fork_ms);
+        if (start_err)
+            s_report_errno ("start_all100_ms", start_err);
+        else
+            s_report ("start_all100_ms", s_ms (s_median_ns (starts, rounds)), "ms", 2, fork_ms);
         s_report ("shutdown100_ms", s_ms (s_median_ns (shutdowns, rounds)), "ms", 2, NAN);
     }
 }
