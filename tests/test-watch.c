@@ -173,6 +173,7 @@ typedef struct {
     int calls;                  //  How often the predicate ran
     int write_rc;               //  What a write on the view returned
     int write_errno;            //  ... and its errno
+    zp_state_t *go;             //  When not NULL: set "go" on it at the first call
 } counter_arg_t;
 
 static bool
@@ -184,6 +185,10 @@ s_counter_at_least (zp_state_t *view, void *arg)
         errno = 0;
         self->write_rc = zp_state_set_str (view, "from-view", "x");
         self->write_errno = errno;
+        //  The worker starts counting only once the predicate has run
+        //  once: however fast it counts, a change comes after the view
+        if (self->go)
+            zp_state_set_str (self->go, "go", "1");
     }
     int64_t value;
     if (zp_state_get_int (view, "counter", &value) == -1)
@@ -197,7 +202,7 @@ TEST_IMPL (watch_when_predicate)
     ASSERT_EQ (zp_state_set_int (state, "counter", 3), 0);
 
     //  True now: the predicate runs once, on the state as it is now
-    counter_arg_t now = { 3, 0, 0, 0 };
+    counter_arg_t now = { 3, 0, 0, 0, NULL };
     ASSERT_EQ (zp_state_get_when (state, s_counter_at_least, &now, test_ms (3000)), 0);
     ASSERT_EQ (now.calls, 1);
     //  The view is read-only
@@ -208,7 +213,7 @@ TEST_IMPL (watch_when_predicate)
     ASSERT_ERRNO_EQ (0);
 
     //  Never true: times out, after running at least once
-    counter_arg_t never = { 1000, 0, 0, 0 };
+    counter_arg_t never = { 1000, 0, 0, 0, NULL };
     ASSERT_FAIL_ERRNO (zp_state_get_when (state, s_counter_at_least, &never, 100), ETIMEDOUT);
     ASSERT_GE (never.calls, 1);
 
@@ -218,9 +223,11 @@ TEST_IMPL (watch_when_predicate)
         { "counter", "+1" }, { "counter", "+1" }, { "counter", "+1" }, { NULL, NULL }
     };
     zp_proc_t *proc = s_spawn_script (ctx, script);
-    counter_arg_t later = { 7, 0, 0, 0 };
-    ASSERT_EQ (zp_state_set_str (state, "go", "1"), 0);
+    zp_state_t *go = zp_state_connect (zp_ctx_endpoint (ctx), NULL);
+    ASSERT_NOT_NULL (go);
+    counter_arg_t later = { 7, 0, 0, 0, go };
     ASSERT_EQ (zp_state_get_when (state, s_counter_at_least, &later, test_ms (5000)), 0);
+    zp_state_destroy (&go);
     ASSERT_GE (later.calls, 2);
     int64_t value = 0;
     ASSERT_EQ (zp_state_get_int (state, "counter", &value), 0);
