@@ -493,8 +493,10 @@ s_stop (self_t *self, int grace)
 //  restart together in spawn order, or, when the group's intensity is spent,
 //  every one is given up
 
-static void
-s_regroup (self_t *self)
+//  One group restart, for the first child (in spawn order) that asked for
+//  one; false when none did
+static bool
+s_regroup_once (self_t *self)
 {
     child_t *trigger = NULL;
     for (child_t *child = (child_t *) zlistx_first (self->children); child && !trigger;
@@ -502,7 +504,7 @@ s_regroup (self_t *self)
         if (child->trigger)
             trigger = child;
     if (!trigger || self->stopping)
-        return;
+        return false;
     int64_t now = zclock_mono ();
     bool within = s_within_intensity (&self->group_restarts, self->max_restarts,
                                       self->period, now);
@@ -533,6 +535,16 @@ s_regroup (self_t *self)
             else
                 s_child_gone (self, child, -child->pid, child->code, true);
         }
+    return true;
+}
+
+//  Every group restart asked for, including those asked for while one was
+//  under way
+static void
+s_regroup (self_t *self)
+{
+    while (s_regroup_once (self))
+        ;
 }
 
 

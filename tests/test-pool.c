@@ -642,3 +642,36 @@ TEST_IMPL (pool_outside_ctx)
     ASSERT (test_no_children ());
     return 0;
 }
+
+
+//  A pool in a worker's own context: its progress is published too
+static void
+s_worker_pool_owner (zp_worker_t *self, void *props)
+{
+    zp_pool_t *pool = zp_pool_new (zp_worker_ctx (self), "inner", 2, s_task_square, NULL);
+    ASSERT_NOT_NULL (pool);
+    size_t count = 50;
+    zchunk_t **inputs = s_inputs_new (count);
+    zchunk_t **outputs = (zchunk_t **) calloc (count, sizeof (zchunk_t *));
+    ASSERT_EQ (zp_pool_map (pool, inputs, count, outputs, test_ms (10000)), 0);
+    ASSERT_EQ (s_number (outputs [7]), 49);
+    s_chunks_destroy (inputs, count);
+    s_chunks_destroy (outputs, count);
+    zp_pool_destroy (&pool);
+}
+
+TEST_IMPL (pool_nested)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    zp_proc_t *owner = zp_ctx_spawn (ctx, "owner", s_worker_pool_owner, NULL);
+    ASSERT_NOT_NULL (owner);
+    ASSERT_EQ (zp_proc_wait (owner, test_ms (20000)), 0);
+    s_expect_key (state, "$pool/inner/total", "50");
+    s_expect_key (state, "$pool/inner/done", "50");
+    s_expect_key (state, "$pool/inner/failed", "0");
+    zp_ctx_destroy (&ctx);
+    ASSERT (test_no_children ());
+    return 0;
+}
