@@ -526,9 +526,10 @@ s_stream_lookup (self_t *self, peer_t *peer)
 //  handed to the streams and the registry
 
 //  Commit a change numbered self->seq + 1 (takes it); in a batch, the
-//  streams catch up once the whole batch is in (s_txn)
+//  streams catch up once the whole batch is in (s_txn), and the registry
+//  hears only of each key's last change in the batch (watchers)
 static void
-s_commit (self_t *self, zp_change_t *change, bool batch)
+s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
 {
     self->seq = change->seq;
     //  The map's key is the change's own copy: a new value comes with a new
@@ -561,7 +562,7 @@ s_commit (self_t *self, zp_change_t *change, bool batch)
     //  (never waiting: at shutdown the registry may be gone already)
     byte kind = 'C';
     void *feed = zsock_resolve (self->feed);
-    if (!zhashx_lookup (self->watched, change->key)
+    if (!watched || !zhashx_lookup (self->watched, change->key)
     ||  zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
     ||  zmq_send (feed, &change, sizeof (change), ZMQ_DONTWAIT) < 0)
         zp__change_unref (&change);
@@ -575,7 +576,7 @@ s_apply (self_t *self, const char *key, const void *value, size_t size, bool del
     zp_change_t *change = zp__change_new (self->seq + 1, key, strlen (key), value, size, deleted);
     if (!change)
         return ZP_STATUS_TOO_LARGE;
-    s_commit (self, change, false);
+    s_commit (self, change, false, true);
     return ZP_STATUS_OK;
 }
 
@@ -673,7 +674,8 @@ typedef struct {
     size_t count;               //  How many
     byte *results;              //  New value of each incr, 8 bytes each
     size_t incrs;               //  How many
-    zhashx_t *pending;          //  key -> its last change in the batch (borrowed)
+    bool *superseded;           //  Changes of a key changed again later in the batch
+    zhashx_t *pending;          //  key -> 1 + index of its last change in the batch
 } batch_t;
 
 static void
@@ -682,6 +684,7 @@ s_batch_free (batch_t *batch)
     for (size_t index = 0; index < batch->count; index++)
         zp__change_unref (&batch->changes [index]);
     free (batch->changes);
+    free (batch->superseded);
     free (batch->results);
     zhashx_destroy (&batch->pending);
 }
@@ -691,8 +694,8 @@ s_batch_free (batch_t *batch)
 static zp_change_t *
 s_batch_lookup (self_t *self, batch_t *batch, const char *key)
 {
-    zp_change_t *change = (zp_change_t *) zhashx_lookup (batch->pending, key);
-    return change? change: (zp_change_t *) zhashx_lookup (self->map, key);
+    uintptr_t index = (uintptr_t) zhashx_lookup (batch->pending, key);
+    return index? batch->changes [index - 1]: (zp_change_t *) zhashx_lookup (self->map, key);
 }
 
 //  Prepare one operation of a batch; returns a status
@@ -729,8 +732,12 @@ s_batch_add (self_t *self, batch_t *batch, const zp_txn_op_t *op)
                                           op->op == ZP_TXN_DELETE);
     if (!change)
         return ZP_STATUS_TOO_LARGE;
+    uintptr_t previous = (uintptr_t) zhashx_lookup (batch->pending, key);
+    if (previous)
+        batch->superseded [previous - 1] = true;
+    batch->superseded [batch->count] = false;
     batch->changes [batch->count++] = change;
-    zhashx_update (batch->pending, change->key, change);
+    zhashx_update (batch->pending, change->key, (void *) (uintptr_t) batch->count);
     return ZP_STATUS_OK;
 }
 
@@ -741,10 +748,11 @@ s_txn (self_t *self, peer_t *peer, const zp_request_t *request)
     size_t count = request->operation_count;
     batch_t batch = { NULL };
     batch.changes = (zp_change_t **) malloc (count * sizeof (zp_change_t *) + 1);
+    batch.superseded = (bool *) malloc (count * sizeof (bool) + 1);
     batch.results = (byte *) malloc (count * 8 + 1);
     batch.pending = zhashx_new ();
-    int status = batch.changes && batch.results && batch.pending? ZP_STATUS_OK
-                                                                : ZP_STATUS_TOO_LARGE;
+    int status = batch.changes && batch.superseded && batch.results && batch.pending
+               ? ZP_STATUS_OK: ZP_STATUS_TOO_LARGE;
     if (batch.pending) {
         zhashx_set_key_duplicator (batch.pending, NULL);
         zhashx_set_key_destructor (batch.pending, NULL);
@@ -762,7 +770,7 @@ s_txn (self_t *self, peer_t *peer, const zp_request_t *request)
             batch.changes [index] = NULL;
             change->seq = self->seq + 1;
             change->batch_end = batch_end;
-            s_commit (self, change, true);
+            s_commit (self, change, true, !batch.superseded [index]);
         }
         //  The whole batch is in: now the streams take it
         for (stream_t *stream = (stream_t *) zlistx_first (self->streams); stream;
@@ -945,14 +953,19 @@ s_wait_change (self_t *self, peer_t *peer, const zp_request_t *request)
                 change = NULL;
         }
     }
+    //  A change of a batch answers with the key as the whole batch left it
+    uint64_t seq = change? change->batch_end: 0;
+    for (zp_change_t *later = change; later && later->seq < seq; )
+        if ((later = s_log_find (self, later->seq, seq, key, request->key_size, false)))
+            change = later;
     zp_part_t value = { change? change->value: NULL, change? change->size: 0 };
     if (!change)
         s_park (self, peer, request);
     else
     if (change->deleted)
-        s_reply (self, peer, request, ZP_STATUS_NOT_FOUND, change->seq, NULL, 0);
+        s_reply (self, peer, request, ZP_STATUS_NOT_FOUND, seq, NULL, 0);
     else
-        s_reply (self, peer, request, ZP_STATUS_OK, change->seq, &value, 1);
+        s_reply (self, peer, request, ZP_STATUS_OK, seq, &value, 1);
 }
 
 static void

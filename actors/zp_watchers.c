@@ -135,7 +135,9 @@ s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
     zp_header_t header = waiter->header;
     header.status = (uint8_t) status;
     header.flags = 0;
-    header.seq = change? change->seq: 0;
+    //  After the whole of its batch (the store hands us a key's last change
+    //  in a batch only)
+    header.seq = change? change->batch_end: 0;
     bool with_value = change && status == ZP_STATUS_OK
                    && waiter->header.command == ZP_CMD_WAIT_CHANGE;
     byte kind = 'R';

@@ -390,6 +390,71 @@ TEST_IMPL (txn_never_half_seen)
 }
 
 
+//  Watchers see a batch whole: a key changed twice in a batch wakes them
+//  with its last value, and an intermediate value never satisfies them
+
+static void
+s_batch_watcher (zp_worker_t *worker, void *props)
+{
+    zp_state_t *state = zp_worker_state (worker);
+    ASSERT_EQ (zp_state_set_str (state, "w/ready", "1"), 0);
+    char *value = zp_state_get_when_change (state, "w/k", test_ms (10000));
+    ASSERT_STR_EQ (value, "2");
+    free (value);
+    //  The same batch does not count as a change again
+    ASSERT_NULL_ERRNO (zp_state_get_when_change (state, "w/other", 200), ETIMEDOUT);
+    ASSERT_EQ (zp_state_set_str (state, "w/done", "1"), 0);
+}
+
+static void
+s_equal_watcher (zp_worker_t *worker, void *props)
+{
+    zp_state_t *state = zp_worker_state (worker);
+    ASSERT_EQ (zp_state_set_str (state, "e/ready", "1"), 0);
+    ASSERT_FAIL_ERRNO (zp_state_get_when_equal_str (state, "e/k", "1", test_ms (1000)),
+                       ETIMEDOUT);
+}
+
+TEST_IMPL (txn_watchers_whole)
+{
+    OPEN_CTX ();
+    zp_state_t *writer = zp_state_connect (zp_ctx_endpoint (ctx), NULL);
+    ASSERT_NOT_NULL (writer);
+    zp_txn_t *txn = zp_txn_new (writer);
+    //  Answered at once, from the log
+    uint64_t before = zp_state_seq (state);
+    ASSERT_EQ (zp_txn_set_str (txn, "w/k", "1"), 0);
+    ASSERT_EQ (zp_txn_set_str (txn, "w/other", "x"), 0);
+    ASSERT_EQ (zp_txn_set_str (txn, "w/k", "2"), 0);
+    ASSERT_EQ (zp_txn_commit (txn), 0);
+    char *value = zp_state_get_when_change (state, "w/k", test_ms (5000));
+    ASSERT_STR_EQ (value, "2");
+    free (value);
+    ASSERT_EQ (zp_state_seq (state), before + 3);
+    ASSERT_NULL_ERRNO (zp_state_get_when_change (state, "w/other", 0), ETIMEDOUT);
+
+    //  Parked first (as a rule: the worker parks right after "ready")
+    zp_proc_t *proc = zp_ctx_spawn (ctx, NULL, s_batch_watcher, NULL);
+    ASSERT_NOT_NULL (proc);
+    zp_proc_t *equal = zp_ctx_spawn (ctx, NULL, s_equal_watcher, NULL);
+    ASSERT_NOT_NULL (equal);
+    ASSERT_EQ (zp_state_get_when_available (state, "w/ready", test_ms (5000)), 0);
+    ASSERT_EQ (zp_state_get_when_available (state, "e/ready", test_ms (5000)), 0);
+    ASSERT_EQ (zp_txn_set_str (txn, "w/k", "1"), 0);
+    ASSERT_EQ (zp_txn_set_str (txn, "e/k", "1"), 0);
+    ASSERT_EQ (zp_txn_set_str (txn, "w/other", "y"), 0);
+    ASSERT_EQ (zp_txn_set_str (txn, "e/k", "2"), 0);
+    ASSERT_EQ (zp_txn_set_str (txn, "w/k", "2"), 0);
+    ASSERT_EQ (zp_txn_commit (txn), 0);
+    ASSERT_EQ (zp_proc_wait (proc, test_ms (15000)), 0);
+    ASSERT_EQ (zp_proc_wait (equal, test_ms (15000)), 0);
+    zp_txn_destroy (&txn);
+    zp_state_destroy (&writer);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
 //  ---------------------------------------------------------------------------
 //  Snapshots: local reads, one sequence number, EACCES for writes/watchers
 
