@@ -816,18 +816,21 @@ s_view_apply (zp_state_t *view, const char *key, zchunk_t **value_p)
 }
 
 //  Apply a key frame and a value frame (NULL: a delete) of the last reply
-//  to a view; -1 with ENOMEM
+//  to a view; -1 with EPROTO (not a key) or ENOMEM
 static int
 s_view_apply_frames (zp_state_t *view, zframe_t *key, zframe_t *value)
 {
-    char *name = zframe_strdup (key);
+    char name [ZP_KEY_MAX + 1];
+    size_t size = zframe_size (key);
+    if (!zp__key_valid ((const char *) zframe_data (key), size))
+        return zp__fail (EPROTO, -1);
+    memcpy (name, zframe_data (key), size);
+    name [size] = 0;
     zchunk_t *chunk = value? zchunk_new (zframe_data (value), zframe_size (value)): NULL;
-    int rc = name && (chunk || !value)? 0: zp__fail (ENOMEM, -1);
-    if (rc == 0)
-        s_view_apply (view, name, &chunk);
-    zchunk_destroy (&chunk);
-    zstr_free (&name);
-    return rc;
+    if (value && !chunk)
+        return zp__fail (ENOMEM, -1);
+    s_view_apply (view, name, &chunk);
+    return 0;
 }
 
 zp_state_t *

@@ -798,8 +798,10 @@ s_since (self_t *self, peer_t *peer, const zp_request_t *request)
     bool reset = (request->header.flags & ZP_FLAG_RESET) || since > self->seq
               || (since < self->seq && since + 1 < self->log_oldest);
     static const byte kinds [] = { ZP_SINCE_SET, ZP_SINCE_DELETE };
-    size_t max = 0;
-    zp_part_t *parts = NULL;
+    //  On the stack while few keys changed (the common case), else grown
+    zp_part_t stack [48];
+    size_t max = sizeof stack / sizeof stack [0];
+    zp_part_t *parts = stack;
     size_t nparts = 0;
     uint64_t seq = since;
     while (true) {
@@ -819,13 +821,17 @@ s_since (self_t *self, peer_t *peer, const zp_request_t *request)
         if (change->deleted? now != NULL: now != change)
             continue;
         if (nparts + 3 > max) {
-            max = max? max * 2: 48;
-            zp_part_t *grown = (zp_part_t *) realloc (parts, max * sizeof (zp_part_t));
+            max *= 2;
+            zp_part_t *grown = (zp_part_t *) realloc (parts == stack? NULL: parts,
+                                                      max * sizeof (zp_part_t));
             if (!grown) {
-                free (parts);
+                if (parts != stack)
+                    free (parts);
                 s_reply_status (self, peer, request, ZP_STATUS_TOO_LARGE);
                 return;
             }
+            if (parts == stack)
+                memcpy (grown, stack, nparts * sizeof (zp_part_t));
             parts = grown;
         }
         parts [nparts++] = (zp_part_t) { &kinds [change->deleted], 1 };
@@ -838,7 +844,8 @@ s_since (self_t *self, peer_t *peer, const zp_request_t *request)
     header.flags = reset? ZP_FLAG_RESET: 0;
     header.seq = self->seq;
     s_peer_send (self, peer, &header, parts, nparts);
-    free (parts);
+    if (parts != stack)
+        free (parts);
 }
 
 //  The keys under a prefix, sorted

@@ -544,7 +544,18 @@ s_replica_checks (zp_state_t *state, zp_state_t *writer)
 {
     ASSERT_EQ (zp_state_set_str (writer, "rep/a", "1"), 0);
     ASSERT_EQ (zp_state_set_str (writer, "rep/gone", "x"), 0);
+    //  Enough keys for a reply of many frames
+    zp_txn_t *bulk = zp_txn_new (writer);
+    for (int index = 0; index < 40; index++) {
+        char key [32];
+        snprintf (key, sizeof key, "rep/bulk/%02d", index);
+        ASSERT_EQ (zp_txn_set_str (bulk, key, key), 0);
+    }
+    ASSERT_EQ (zp_txn_commit (bulk), 0);
+    zp_txn_destroy (&bulk);
     ASSERT_EQ (zp_state_replicate (state, "rep/"), 0);
+    ASSERT_STATE_STR (state, "rep/bulk/00", "rep/bulk/00");
+    ASSERT_STATE_STR (state, "rep/bulk/39", "rep/bulk/39");
     ASSERT_STATE_STR (state, "rep/a", "1");
     ASSERT (zp_state_exists (state, "rep/gone"));
     //  Changes made elsewhere are seen at the next read
