@@ -41,6 +41,7 @@
 
 #include "zp_classes.h"
 #include <sys/socket.h>
+#include <poll.h>
 
 //  A message on an internal socket (or a request with its routing id) has at
 //  most this many frames; one more, so a request with too many is seen
@@ -52,6 +53,16 @@
 //  the peers are looked over this often
 #define PEER_IDLE       10000
 #define PEER_SWEEP      1000
+
+//  The zmq sockets the loop polls, by their index in self->fds and check
+#define SOCKET_PIPE     0
+#define SOCKET_ROUTER   1
+#define SOCKET_FEED     2
+#define SOCKET_SYS      3
+#define SOCKETS         4
+//  Then the adoption socket, then the lanes
+#define FD_ADOPT        SOCKETS
+#define FD_LANES        (SOCKETS + 1)
 
 //  Largest request a lane takes: a value at its limit and the rest
 #define LANE_MAX        (ZP_VALUE_MAX + 64 * 1024)
@@ -89,7 +100,8 @@ typedef struct {
     size_t nlanes;              //  How many
     size_t lanes_max;           //  Room in lanes
     uint64_t lanes_made;        //  Numbers lane identities
-    zmq_pollitem_t *items;      //  What the loop polls: sockets, adopt, lanes
+    struct pollfd *fds;         //  What the loop polls: sockets, adopt, lanes
+    bool check [SOCKETS];       //  Look at this zmq socket's ZMQ_EVENTS before polling
     bool terminated;            //  Did our owner ask us to quit?
     zhashx_t *map;              //  key (the change's own) -> zp_change_t holding its value
     zp_change_t **log;          //  Ring of the latest changes, at seq & log_mask
@@ -221,7 +233,7 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    free (self->items);
+    free (self->fds);
     free (self->lanes);
     if (self->adopt >= 0) {
         zp__lane_fd_mark (self->adopt, false);
@@ -336,6 +348,17 @@ s_peers_sweep (self_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  The feed, for sending: sending may take the registry's signal that
+//  replies wait on the feed, so the loop looks at the feed again
+static void *
+s_feed (self_t *self)
+{
+    self->check [SOCKET_FEED] = true;
+    return zsock_resolve (self->feed);
+}
+
+
+//  --------------------------------------------------------------------------
 //  The one reply path: a header, then nparts frames, to a peer. Never
 //  blocks: a peer that does not read loses its replies, not the store's
 //  time. Returns 0, or -1 when the message could not be queued.
@@ -362,6 +385,8 @@ s_peer_send (self_t *self, peer_t *peer, const zp_header_t *header,
             free (frames);
         return rc;
     }
+    //  Sending may take the signal of a request waiting: look at it again
+    self->check [SOCKET_ROUTER] = true;
     void *router = zsock_resolve (self->router);
     if (zmq_send (router, peer->identity + 1, peer->identity [0],
                   ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
@@ -561,7 +586,7 @@ s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
     //  takes over our reference
     //  (never waiting: at shutdown the registry may be gone already)
     byte kind = 'C';
-    void *feed = zsock_resolve (self->feed);
+    void *feed = s_feed (self);
     if (!watched || !zhashx_lookup (self->watched, change->key)
     ||  zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
     ||  zmq_send (feed, &change, sizeof (change), ZMQ_DONTWAIT) < 0)
@@ -916,7 +941,7 @@ s_watched_add (self_t *self, const char *key, int delta)
 static void
 s_park (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    void *feed = zsock_resolve (self->feed);
+    void *feed = s_feed (self);
     byte kind = 'P';
     byte header [ZP_HEADER_SIZE];
     zp__header_encode (&request->header, header);
@@ -1046,7 +1071,7 @@ s_cancel (self_t *self, peer_t *peer, const zp_request_t *request)
     }
     else
     if (peer->parked) {
-        void *feed = zsock_resolve (self->feed);
+        void *feed = s_feed (self);
         byte kind = 'X';
         byte header [ZP_HEADER_SIZE];
         zp__header_encode (&request->header, header);
@@ -1194,12 +1219,12 @@ s_handle_adopt (self_t *self)
         if (self->nlanes == self->lanes_max) {
             size_t wanted = self->lanes_max? self->lanes_max * 2: 16;
             peer_t **lanes = (peer_t **) realloc (self->lanes, wanted * sizeof (peer_t *));
-            zmq_pollitem_t *items = lanes? (zmq_pollitem_t *) realloc (
-                self->items, (5 + wanted) * sizeof (zmq_pollitem_t)): NULL;
+            struct pollfd *fds = lanes? (struct pollfd *) realloc (
+                self->fds, (FD_LANES + wanted) * sizeof (struct pollfd)): NULL;
             if (lanes)
                 self->lanes = lanes;
-            if (items) {
-                self->items = items;
+            if (fds) {
+                self->fds = fds;
                 self->lanes_max = wanted;
             }
         }
@@ -1249,32 +1274,41 @@ s_handle_lane (self_t *self, peer_t *peer)
     }
 }
 
-//  The poll items: the pipe, router, feed, sys, adopt, then each lane
-//  (writable too while it has bytes queued)
+//  Wait until a socket, the adoption socket or a lane is ready, or timeout
+//  msecs: one poll () on descriptors. A zmq socket's descriptor (ZMQ_FD)
+//  only says "look at ZMQ_EVENTS": its check flag is set, and the loop
+//  looks (s_zmq_ready) before it polls again. Returns poll's result.
 static int
-s_poll (self_t *self, long timeout)
+s_poll (self_t *self, int timeout)
 {
-    if (!self->items) {
-        self->items = (zmq_pollitem_t *) calloc (5, sizeof (zmq_pollitem_t));
-        if (!self->items)
+    if (!self->fds) {
+        self->fds = (struct pollfd *) calloc (FD_LANES, sizeof (struct pollfd));
+        if (!self->fds)
             return zp__fail (ENOMEM, -1);
     }
-    zmq_pollitem_t *items = self->items;
-    items [0] = (zmq_pollitem_t) { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 };
-    items [1] = (zmq_pollitem_t) { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
-    items [2] = (zmq_pollitem_t) { zsock_resolve (self->feed), 0, ZMQ_POLLIN, 0 };
-    items [3] = (zmq_pollitem_t) { zsock_resolve (self->sys), 0, ZMQ_POLLIN, 0 };
-    items [4] = (zmq_pollitem_t) { NULL, self->adopt, ZMQ_POLLIN, 0 };
+    zsock_t *sockets [SOCKETS] = { self->pipe, self->router, self->feed, self->sys };
+    for (int index = 0; index < SOCKETS; index++)
+        self->fds [index] = (struct pollfd) { zsock_fd (sockets [index]), POLLIN, 0 };
+    self->fds [FD_ADOPT] = (struct pollfd) { self->adopt, POLLIN, 0 };
     for (size_t index = 0; index < self->nlanes; index++) {
         zp_lane_t *lane = self->lanes [index]->lane;
-        items [5 + index] = (zmq_pollitem_t) {
-            NULL, zp__lane_fd (lane),
-            (short) (ZMQ_POLLIN | (zp__lane_queued (lane)? ZMQ_POLLOUT: 0)), 0
+        self->fds [FD_LANES + index] = (struct pollfd) {
+            zp__lane_fd (lane), (short) (POLLIN | (zp__lane_queued (lane)? POLLOUT: 0)), 0
         };
     }
-    return zmq_poll (items, (int) (5 + self->nlanes), timeout);
+    int rc = poll (self->fds, FD_LANES + self->nlanes, timeout);
+    for (int index = 0; rc > 0 && index < SOCKETS; index++)
+        if (self->fds [index].revents)
+            self->check [index] = true;
+    return rc;
 }
 
+//  True when a zmq socket holds a message
+static bool
+s_zmq_ready (zsock_t *sock)
+{
+    return (zsock_events (sock) & ZMQ_POLLIN) != 0;
+}
 
 //  --------------------------------------------------------------------------
 //  The registry ends each parked request with a message naming its key and
@@ -1284,7 +1318,7 @@ s_poll (self_t *self, long timeout)
 static void
 s_handle_feed (self_t *self)
 {
-    void *feed = zsock_resolve (self->feed);
+    void *feed = s_feed (self);
     for (int batch = 0; batch < DRAIN_BATCH; batch++) {
         size_t count = s_recv_frames (self, feed);
         if (count == 0)
@@ -1389,36 +1423,44 @@ zp_store_actor (zsock_t *pipe, void *args)
     zsock_send (pipe, "i", status);
     if (!self)
         return;
+    //  Each zmq socket is looked at before the first poll
+    for (int index = 0; index < SOCKETS; index++)
+        self->check [index] = true;
+    zsock_t *sockets [SOCKETS] = { self->pipe, self->router, self->feed, self->sys };
+    void (*handlers [SOCKETS]) (self_t *) = {
+        s_handle_pipe, s_handle_router, s_handle_feed, s_handle_sys
+    };
     while (!self->terminated) {
-        int64_t wait = self->next_sweep - zclock_mono ();
+        //  The zmq sockets that may hold messages; a handler drains a batch
+        //  at most, so a socket handled is looked at again
+        bool busy = false;
+        for (int index = 0; index < SOCKETS && !self->terminated; index++)
+            if (self->check [index]) {
+                self->check [index] = false;
+                if (s_zmq_ready (sockets [index])) {
+                    handlers [index] (self);
+                    self->check [index] = busy = true;
+                }
+            }
+        if (self->terminated)
+            break;
+        int64_t wait = busy? 0: self->next_sweep - zclock_mono ();
         //  SIGINT is for the owner to act on (EINTR): the store serves on
-        int rc = s_poll (self, wait > 0? (long) wait: 0);
+        int rc = s_poll (self, wait > 0? (int) wait: 0);
         if (rc > 0) {
-            zmq_pollitem_t *items = self->items;
             //  Lanes from the last one down: closing one moves the last
             //  lane into its place, which was handled already
             for (size_t index = self->nlanes; index-- > 0;) {
-                short revents = items [5 + index].revents;
+                short revents = self->fds [FD_LANES + index].revents;
                 peer_t *peer = self->lanes [index];
-                if ((revents & ZMQ_POLLOUT) && zp__lane_flush (peer->lane) < 0)
+                if ((revents & POLLOUT) && zp__lane_flush (peer->lane) < 0)
                     s_lane_close (self, peer);
                 else
-                if (revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+                if (revents & (POLLIN | POLLERR | POLLHUP))
                     s_handle_lane (self, peer);
             }
-            //  s_handle_adopt may move the items: read them first
-            bool command = items [0].revents & ZMQ_POLLIN;
-            bool adopt = items [4].revents & ZMQ_POLLIN;
-            if (items [1].revents & ZMQ_POLLIN)
-                s_handle_router (self);
-            if (items [2].revents & ZMQ_POLLIN)
-                s_handle_feed (self);
-            if (items [3].revents & ZMQ_POLLIN)
-                s_handle_sys (self);
-            if (adopt)
+            if (self->fds [FD_ADOPT].revents)
                 s_handle_adopt (self);
-            if (command)
-                s_handle_pipe (self);
         }
         else
         if (rc < 0 && errno != EINTR) {
