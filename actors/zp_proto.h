@@ -40,6 +40,7 @@ typedef enum {
     ZP_CMD_GAP,                 //  store -> watch: changes lost; seq = next one kept
     ZP_CMD_TXN,                 //  operations (one frame) -> incr results (8 bytes each)
     ZP_CMD_SINCE,               //  prefix; seq = since -> entries; FLAG_RESET: all
+    ZP_CMD_INFO,                //  -> name, value, name, value... (statistics)
     ZP_CMD_COUNT                //  Not a command: the number of them
 } zp_command_t;
 

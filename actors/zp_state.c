@@ -719,6 +719,36 @@ zp_state_size (zp_state_t *self)
     return zp__fail (0, (size_t) zp__get_uint64 (zframe_data (frame)));
 }
 
+char *
+zp_state_info (zp_state_t *self)
+{
+    if (s_check (self, NULL) < 0 || self->view)
+        return zp__fail (EINVAL, NULL);
+    if (s_request (self, ZP_CMD_INFO, 0, NULL, 0) < 0)
+        return NULL;
+    //  name, value frames: one line each pair
+    size_t size = 1;
+    for (zframe_t *frame = zmsg_first (self->reply); frame; frame = zmsg_next (self->reply))
+        size += zframe_size (frame) + 1;
+    char *text = (char *) malloc (size);
+    if (!text)
+        return zp__fail (ENOMEM, NULL);
+    size_t used = 0;
+    bool name = true;
+    for (zframe_t *frame = zmsg_first (self->reply); frame; frame = zmsg_next (self->reply)) {
+        memcpy (text + used, zframe_data (frame), zframe_size (frame));
+        used += zframe_size (frame);
+        text [used++] = name? ' ': '\n';
+        name = !name;
+    }
+    text [used] = 0;
+    if (!name) {
+        free (text);
+        return zp__fail (EPROTO, NULL);
+    }
+    return text;
+}
+
 
 //  --------------------------------------------------------------------------
 //  Atomic operations, applied in the store

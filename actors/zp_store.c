@@ -1084,6 +1084,56 @@ s_cancel (self_t *self, peer_t *peer, const zp_request_t *request)
 }
 
 
+//  INFO: statistics, as name, value frames (values in decimal text), in a
+//  fixed order (doc/PROTOCOL.md lists them)
+static void
+s_info (self_t *self, peer_t *peer, const zp_request_t *request)
+{
+    //  Bytes of keys and values the map holds: counted when asked
+    uint64_t bytes = 0;
+    for (zp_change_t *change = (zp_change_t *) zhashx_first (self->map); change;
+         change = (zp_change_t *) zhashx_next (self->map))
+        bytes += change->key_size + change->size;
+    uint64_t parked = 0;
+    for (peer_t *each = (peer_t *) zhashx_first (self->peers); each;
+         each = (peer_t *) zhashx_next (self->peers))
+        parked += each->parked;
+    //  The resident memory of the whole process the store runs in
+    uint64_t rss = 0;
+    FILE *statm = fopen ("/proc/self/statm", "r");
+    unsigned long long pages = 0, resident = 0;
+    if (statm && fscanf (statm, "%llu %llu", &pages, &resident) == 2)
+        rss = (uint64_t) resident * (uint64_t) sysconf (_SC_PAGESIZE);
+    if (statm)
+        fclose (statm);
+    struct {
+        const char *name;
+        uint64_t value;
+    } fields [] = {
+        { "keys",       zhashx_size (self->map) },
+        { "bytes",      bytes },
+        { "seq",        self->seq },
+        { "log",        self->log_oldest? self->seq - self->log_oldest + 1: 0 },
+        { "log_bytes",  self->log_bytes },
+        { "clients",    zhashx_size (self->peers) },
+        { "lanes",      self->nlanes },
+        { "streams",    zlistx_size (self->streams) },
+        { "parked",     parked },
+        { "rss",        rss },
+        { "pid",        (uint64_t) getpid () }
+    };
+    size_t count = sizeof fields / sizeof fields [0];
+    char values [sizeof fields / sizeof fields [0]] [24];
+    zp_part_t parts [2 * sizeof fields / sizeof fields [0]];
+    for (size_t index = 0; index < count; index++) {
+        snprintf (values [index], sizeof values [index], "%" PRIu64, fields [index].value);
+        parts [2 * index] = (zp_part_t) { fields [index].name, strlen (fields [index].name) };
+        parts [2 * index + 1] = (zp_part_t) { values [index], strlen (values [index]) };
+    }
+    s_reply (self, peer, request, ZP_STATUS_OK, self->seq, parts, 2 * count);
+}
+
+
 //  --------------------------------------------------------------------------
 //  The one dispatcher: a valid request from a peer, whatever its transport
 
@@ -1109,6 +1159,7 @@ s_dispatch (self_t *self, peer_t *peer, const zp_request_t *request)
         case ZP_CMD_CANCEL:         s_cancel (self, peer, request); break;
         case ZP_CMD_TXN:            s_txn (self, peer, request); break;
         case ZP_CMD_SINCE:          s_since (self, peer, request); break;
+        case ZP_CMD_INFO:           s_info (self, peer, request); break;
         default:
             //  The decoder lets through only the commands above
             s_reply_status (self, peer, request, ZP_STATUS_PROTOCOL);

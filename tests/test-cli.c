@@ -212,7 +212,7 @@ TEST_IMPL (cli_help)
     //  It serves as the manual: every command, option, exit code
     const char *expected [] = {
         "get KEY", "set KEY VALUE", "del KEY", "keys [PREFIX]", "incr KEY [N]",
-        "watch [PREFIX]", "dump [--json]", "ps", "ls", "serve [ENDPOINT...]",
+        "watch [PREFIX]", "dump [--json]", "ps", "info", "ls", "serve [ENDPOINT...]",
         "-k", "-c", "-t", "--version",
         "Exit status", "  0 ", "  1 ", "  2 ", "  3 ", "  4 ",
         "ZPROC_CLIENT_CERT", "Examples", NULL
@@ -240,7 +240,8 @@ TEST_IMPL (cli_help)
     page [size] = 0;
     fclose (file);
     const char *commands [] = {
-        "get", "set", "del", "keys", "incr", "watch", "dump", "ps", "ls", "serve", NULL
+        "get", "set", "del", "keys", "incr", "watch", "dump", "ps", "info", "ls", "serve",
+        NULL
     };
     for (const char **command = commands; *command; command++) {
         char *entries [] = {
@@ -1029,5 +1030,26 @@ TEST_IMPL (cli_serve)
     zstr_free (&ipc);
     s_remove_tree (dir);
     zstr_free (&dir);
+    return 0;
+}
+
+
+TEST_IMPL (cli_info)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    ASSERT_EQ (zp_state_set_str (zp_ctx_state (ctx), "a", "1"), 0);
+    ASSERT_EQ (zp_state_set_str (zp_ctx_state (ctx), "bb", "22"), 0);
+    run_t run;
+    s_run (&run, zp_ctx_endpoint (ctx), "info", NULL);
+    ASSERT_EQ (run.code, 0);
+    ASSERT_STR_EQ (run.err, "");
+    ASSERT (strncmp (run.out, "keys 2\nbytes 6\nseq 2\n", 21) == 0);
+    char *pid = zsys_sprintf ("\npid %d\n", (int) getpid ());
+    ASSERT_NOT_NULL (strstr (run.out, pid));
+    zstr_free (&pid);
+    s_run (&run, zp_ctx_endpoint (ctx), "info", "x", NULL);
+    ASSERT_EQ (run.code, 2);
+    zp_ctx_destroy (&ctx);
     return 0;
 }

@@ -135,6 +135,7 @@ TEST_DECLARE (cli_curve)
 TEST_DECLARE (cli_ps)
 TEST_DECLARE (cli_ls)
 TEST_DECLARE (cli_serve)
+TEST_DECLARE (cli_info)
 //  test-store.c
 TEST_DECLARE (store_keys_sorted_many)
 TEST_DECLARE (store_watch_gap)
@@ -170,6 +171,7 @@ TEST_DECLARE (proto_prefix)
 TEST_DECLARE (proto_reserved)
 TEST_DECLARE (proto_value_size)
 TEST_DECLARE (proto_txn_since)
+TEST_DECLARE (proto_info)
 //  test-strategy.c
 TEST_DECLARE (strategy_invalid)
 TEST_DECLARE (strategy_one_for_one)
@@ -203,6 +205,8 @@ TEST_DECLARE (util_version)
 TEST_DECLARE (docs_man_pages)
 TEST_DECLARE (docs_environment)
 TEST_DECLARE (docs_versions)
+//  test-info.c
+TEST_DECLARE (info_fields)
 
 TEST_LIST_START
     TEST_ENTRY (ctx_new_destroy, 10000)
@@ -312,6 +316,7 @@ TEST_LIST_START
     TEST_ENTRY (cli_ps, 20000)
     TEST_ENTRY (cli_ls, 20000)
     TEST_ENTRY (cli_serve, 30000)
+    TEST_ENTRY (cli_info, 10000)
     TEST_ENTRY (store_keys_sorted_many, 10000)
     TEST_ENTRY (store_watch_gap, 60000)
     TEST_ENTRY (store_log_overflow_wait, 60000)
@@ -351,6 +356,7 @@ TEST_LIST_START
     TEST_ENTRY (proto_reserved, 10000)
     TEST_ENTRY (proto_value_size, 10000)
     TEST_ENTRY (proto_txn_since, 10000)
+    TEST_ENTRY (proto_info, 10000)
     TEST_ENTRY (strategy_invalid, 30000)
     TEST_ENTRY (strategy_one_for_one, 30000)
     TEST_ENTRY (strategy_one_for_all, 30000)
@@ -379,6 +385,7 @@ TEST_LIST_START
     TEST_ENTRY (docs_man_pages, 10000)
     TEST_ENTRY (docs_environment, 10000)
     TEST_ENTRY (docs_versions, 10000)
+    TEST_ENTRY (info_fields, 20000)
 TEST_LIST_END
 
 #endif

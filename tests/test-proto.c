@@ -387,3 +387,13 @@ TEST_IMPL (proto_txn_since)
     ASSERT_EQ (s_decode (&msg, &request), ZP_STATUS_INVALID);
     return 0;
 }
+
+
+//  INFO: a header alone
+TEST_IMPL (proto_info)
+{
+    ASSERT_EQ (s_status (ZP_CMD_INFO, 0, NULL), 0);
+    ASSERT_EQ (s_status (ZP_CMD_INFO, 0, "x", NULL), ZP_STATUS_PROTOCOL);
+    ASSERT_EQ (s_status (ZP_CMD_INFO, 0, "x", "y", NULL), ZP_STATUS_PROTOCOL);
+    return 0;
+}

@@ -69,7 +69,7 @@ s_short_usage (FILE *out)
     fprintf (out,
         "usage: zproc [-k KEY] [-c CERTFILE] [-t MS] ENDPOINT COMMAND [ARGS]\n"
         "       commands: get KEY | set KEY VALUE | del KEY | keys [PREFIX]\n"
-        "                 incr KEY [N] | watch [PREFIX] | dump [--json] | ps\n"
+        "                 incr KEY [N] | watch [PREFIX] | dump [--json] | ps | info\n"
         "       zproc ls | serve [ENDPOINT...]\n"
         "       zproc --help | --version\n");
 }
@@ -116,6 +116,10 @@ s_help (void)
 "                   restarting, exited, killed, failed), CODE (the last\n"
 "                   exit code, or 128+signal; - while it never exited) and\n"
 "                   RESTARTS, from the $proc/ notices the context publishes.\n"
+"  info             Print the store's statistics, \"NAME VALUE\" lines as\n"
+"                   Redis's INFO: keys, bytes (of keys and values), seq,\n"
+"                   log, log_bytes (the change log), clients, lanes,\n"
+"                   streams, parked (watchers waiting), rss, pid.\n"
 "\n"
 "Commands of this host (no ENDPOINT):\n"
 "  ls               Print the contexts running on this host that you may\n"
@@ -512,6 +516,17 @@ s_cmd_watch (tool_t *self)
     return rc;
 }
 
+static int
+s_cmd_info (tool_t *self)
+{
+    char *info = zp_state_info (self->state);
+    if (!info)
+        return s_fail (self, "info", errno);
+    fputs (info, stdout);
+    zstr_free (&info);
+    return s_flush ();
+}
+
 //  One worker as ps shows it: the fields of its $proc/NAME/ notices
 typedef struct {
     char *name;                 //  Worker name
@@ -718,6 +733,7 @@ static const command_t s_commands [] = {
     { "watch", "watch [PREFIX]",      0, 1,  s_cmd_watch, false },
     { "dump",  "dump [--json]",       0, 1,  s_cmd_dump,  false },
     { "ps",    "ps",                  0, 0,  s_cmd_ps,    false },
+    { "info",  "info",                0, 0,  s_cmd_info,  false },
     { "ls",    "ls",                  0, 0,  s_cmd_ls,    true },
     { "serve", "serve [ENDPOINT...]", 0, 16, s_cmd_serve, true },
     { NULL, NULL, 0, 0, NULL, false }

@@ -112,6 +112,19 @@ zlistx_t *
 size_t
     zp_state_size (zp_state_t *self);
 
+//  The store's statistics, as Redis's INFO: one "NAME VALUE" line per
+//  figure, values in decimal, in this order (more may follow in later
+//  versions): keys (how many), bytes (of the keys and values held), seq
+//  (the last change's sequence number), log and log_bytes (changes, and
+//  bytes of their values, in the change log), clients (connections the
+//  store knows, lanes included), lanes (those on a direct lane), streams
+//  (open watch streams), parked (watcher requests waiting), rss (resident
+//  memory of the process the store runs in, bytes), pid (that process).
+//  A fresh string the caller frees, or NULL with errno: EINVAL (NULL self,
+//  or a view), ENOTCONN, EINTR.
+char *
+    zp_state_info (zp_state_t *self);
+
 //  Atomically add delta to the int64 value of key (a missing key counts as
 //  0) and store the new value in *result (result may be NULL). Returns 0,
 //  or -1 with errno: EINVAL (not an int64, or overflow), EACCES, ENOTCONN,
