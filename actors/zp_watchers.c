@@ -9,6 +9,7 @@
 */
 
 #include "zp_classes.h"
+#include <poll.h>
 
 //  Feed messages: kind, routing id (a peer's identity), header, key, value
 #define MAX_FRAMES      5
@@ -26,7 +27,6 @@ typedef struct {
 typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     zsock_t *feed;              //  PAIR to the store
-    zpoller_t *poller;          //  Polls pipe and feed
     bool terminated;            //  Did our owner ask us to quit?
     bool shutting_down;         //  Answer every request with EINTR
     zhashx_t *by_key;           //  key -> zlistx_t of waiter_t (owns them)
@@ -69,7 +69,6 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    zpoller_destroy (&self->poller);
     zsock_destroy (&self->feed);
     zhashx_destroy (&self->by_request);
     zhashx_destroy (&self->by_key);
@@ -95,10 +94,6 @@ s_self_new (zsock_t *pipe, zp_watchers_args_t *args)
     zsock_set_rcvhwm (self->feed, 0);
     if (zsock_connect (self->feed, "%s", args->feed) < 0)
         goto failed;
-    self->poller = zpoller_new (self->pipe, self->feed, NULL);
-    if (!self->poller)
-        goto failed;
-    zpoller_set_nonstop (self->poller, true);
     return self;
 
 failed:;
@@ -358,13 +353,34 @@ zp_watchers_actor (zsock_t *pipe, void *args)
     zsock_send (pipe, "i", status);
     if (!self)
         return;
+    //  One poll () on the sockets' descriptors per wake-up: a descriptor
+    //  (ZMQ_FD) only says "look at ZMQ_EVENTS", and a socket we used (the
+    //  feed: we send replies on it) may hold messages its descriptor no
+    //  longer announces, so each is looked at until it has nothing
+    zsock_t *sockets [2] = { self->pipe, self->feed };
+    bool check [2] = { true, true };
     while (!self->terminated) {
-        void *which = zpoller_wait (self->poller, -1);
-        if (which == self->feed)
-            s_handle_feed (self);
-        else
-        if (which == self->pipe)
-            s_handle_pipe (self);
+        bool busy = false;
+        for (int index = 0; index < 2 && !self->terminated; index++)
+            if (check [index]) {
+                check [index] = false;
+                if (zsock_events (sockets [index]) & ZMQ_POLLIN) {
+                    if (sockets [index] == self->feed)
+                        s_handle_feed (self);
+                    else
+                        s_handle_pipe (self);
+                    check [index] = busy = true;
+                }
+            }
+        if (busy || self->terminated)
+            continue;
+        //  Signals are for the owner (EINTR): serve on
+        struct pollfd items [2] = {
+            { zsock_fd (self->pipe), POLLIN, 0 }, { zsock_fd (self->feed), POLLIN, 0 }
+        };
+        if (poll (items, 2, -1) > 0)
+            for (int index = 0; index < 2; index++)
+                check [index] = items [index].revents != 0;
     }
     s_self_destroy (&self);
 }
