@@ -912,10 +912,14 @@ zp_state_snapshot (zp_state_t *self, const char *prefix)
 //  --------------------------------------------------------------------------
 //  Replicas
 
+//  A replica's seq when its copy is not to be trusted: the store, asked for
+//  the changes since a seq it has not reached, answers with all of them
+#define REPLICA_INVALID     UINT64_MAX
+
 //  Bring the replica up to date in one round trip: the changes under its
 //  prefix since its seq, or (reset, or the store's choice after a gap) all
-//  the keys under it. 0, or -1 with errno; on failure the replica is reset
-//  at the next read.
+//  the keys under it. 0, or -1 with errno; a copy that could not take the
+//  reply in full is invalid, and filled again at the next read.
 static int
 s_replica_update (zp_state_t *self, bool reset)
 {
@@ -940,8 +944,7 @@ s_replica_update (zp_state_t *self, bool reset)
             rc = s_view_apply_frames (replica, key, value);
         kind = zmsg_next (self->reply);
     }
-    //  A replica that could not take it all starts again from nothing
-    replica->seq = rc == 0? self->answer.seq: 0;
+    replica->seq = rc == 0? self->answer.seq: REPLICA_INVALID;
     return rc;
 }
 
@@ -956,10 +959,10 @@ s_replica_read (zp_state_t *self, const char *key)
         return 0;
     //  The store publishes its seq before it answers a write: a write that
     //  returned anywhere before this read began shows here
-    if (self->shared && self->replica->seq
+    if (self->shared
     &&  __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE) == self->replica->seq)
         return 1;
-    return s_replica_update (self, self->replica->seq == 0) < 0? -1: 1;
+    return s_replica_update (self, false) < 0? -1: 1;
 }
 
 int
