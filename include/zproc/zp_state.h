@@ -176,7 +176,7 @@ int
 //  view's keys); writes, watchers, zp_watch_new, zp_state_replicate and a
 //  commit of a batch on it fail with EACCES. The caller destroys the view
 //  with zp_state_destroy; it does not depend on self. The view holds a copy
-//  of every value: about 150 bytes per key plus the key and the value.
+//  of every value: about 160 bytes per key plus the key and the value.
 //  NULL with errno: EINVAL (bad prefix), ENOMEM, ENOTCONN, EINTR.
 zp_state_t *
     zp_state_snapshot (zp_state_t *self, const char *prefix);
@@ -197,7 +197,7 @@ zp_state_t *
 //  replica that round trip. Writes through the handle go to the store as
 //  always. Calling it again replaces the prefix; the replica lives as long
 //  as the handle. Memory: a copy of every key and value under prefix, plus
-//  about 150 bytes per key (doc/RATIONALE.md). Returns 0 (the replica is
+//  about 160 bytes per key (doc/RATIONALE.md). Returns 0 (the replica is
 //  up to date), or -1 with errno and no replica: EINVAL (bad prefix),
 //  EACCES (self is a view), ENOMEM, ENOTCONN, EINTR.
 int
