@@ -665,6 +665,15 @@ s_lin_parent (zp_state_t *state, lin_pipes_t *pipes)
     }
 }
 
+//  A worker's own worker reads through its replica too
+static void
+s_lin_spawner (zp_worker_t *worker, void *props)
+{
+    zp_proc_t *inner = zp_worker_spawn (worker, "inner", s_lin_worker, props);
+    ASSERT_NOT_NULL (inner);
+    ASSERT_EQ (zp_proc_wait (inner, test_ms (30000)), 0);
+}
+
 TEST_IMPL (txn_replica_linearizable)
 {
     OPEN_CTX ();
@@ -674,13 +683,15 @@ TEST_IMPL (txn_replica_linearizable)
     //  connected handle's (none)
     zp_state_t *remote = zp_state_connect (zp_ctx_endpoint (ctx), NULL);
     ASSERT_NOT_NULL (remote);
-    zp_state_t *readers [2] = { state, remote };
-    for (int round = 0; round < 2; round++) {
+    //  The third round: the worker's own worker reads
+    zp_state_t *readers [3] = { state, remote, state };
+    for (int round = 0; round < 3; round++) {
         lin_pipes_t pipes;
         ASSERT_EQ (pipe (pipes.to_parent), 0);
         ASSERT_EQ (pipe (pipes.to_worker), 0);
         ASSERT_EQ (zp_state_replicate (readers [round], "lin/"), 0);
-        zp_proc_t *proc = zp_ctx_spawn (ctx, NULL, s_lin_worker, &pipes);
+        zp_proc_t *proc = zp_ctx_spawn (ctx, NULL, round < 2? s_lin_worker: s_lin_spawner,
+                                        &pipes);
         ASSERT_NOT_NULL (proc);
         s_lin_parent (readers [round], &pipes);
         ASSERT_EQ (zp_proc_wait (proc, test_ms (30000)), 0);
