@@ -164,6 +164,7 @@ zp_watch_t *
 #define ZP_MAIL_MESSAGE     'M'
 #define ZP_MAIL_REQUEST     'Q'
 #define ZP_MAIL_REPLY       'R'
+#define ZP_MAIL_CREDIT      'C'     //  To a reply box: the call id is a grant
 
 //  The file of a box ("mbox" or "reply") of worker name in dir; the caller
 //  frees it
@@ -175,18 +176,19 @@ char *
 zsock_t *
     zp__mailbox_connect (const char *dir, const char *box, const char *name, zp_keys_t *keys);
 
-//  Send *msg_p on a PUSH socket, as from, in an envelope of kind and call
-//  id, waiting at most timeout_ms for room. Destroys the message and nulls
-//  *msg_p on success; on failure the caller keeps it. Returns 0, or -1 with
-//  EAGAIN (no room until the timeout) or EINTR.
+//  Send *msg_p on a PUSH socket, as from, in an envelope of kind, flags
+//  and call id, waiting at most timeout_ms for room (0: never waits, and
+//  then never fails with EINTR). Destroys the message and nulls *msg_p on
+//  success; on failure the caller keeps it. Returns 0, or -1 with EAGAIN
+//  (no room until the timeout) or EINTR (SIGINT/SIGTERM while it waited).
 int
-    zp__mailbox_send (zsock_t *push, const char *from, int kind, uint32_t id,
+    zp__mailbox_send (zsock_t *push, const char *from, int kind, int flags, uint32_t id,
                       zmsg_t **msg_p, int timeout_ms);
 
-//  Before the sockets close: deliver the mail queued for live workers
-//  whatever it takes, drop what is queued for workers that are gone
+//  Read one message from a worker's mailbox and drop it, granting its
+//  credit back to its sender (so a sender waiting for credit goes on)
 void
-    zp__worker_settle_mail (zp_worker_t *self);
+    zp__worker_discard (zp_worker_t *self);
 
 //  The context a worker was made in: its directory, store and keys
 const char *

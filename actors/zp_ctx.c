@@ -556,10 +556,8 @@ zp_ctx_destroy (zp_ctx_t **self_p)
         void *which = NULL;
         while (poller && which != self->reaper) {
             which = zpoller_wait (poller, -1);
-            if (which && which != self->reaper) {
-                zmsg_t *mail = zmsg_recv (which);
-                zmsg_destroy (&mail);
-            }
+            if (which && which != self->reaper)
+                zp__worker_discard (self->main);
         }
         zpoller_destroy (&poller);
         s_actor_wait (self->reaper);

@@ -453,7 +453,7 @@ s_terminate (self_t *self, int grace)
         zsock_t *mailbox = zp__mailbox_connect (self->dir, "mbox", child->name, self->keys);
         zmsg_t *term = zmsg_new ();
         if (mailbox && term && zmsg_addstr (term, "$TERM") == 0)
-            zp__mailbox_send (mailbox, "main", ZP_MAIL_MESSAGE, 0, &term, 0);
+            zp__mailbox_send (mailbox, "main", ZP_MAIL_MESSAGE, 0, 0, &term, 0);
         zmsg_destroy (&term);
         if (mailbox) {
             zsock_set_linger (mailbox, 0);

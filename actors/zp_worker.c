@@ -14,10 +14,27 @@
     fails as soon as the callee dies.
 
     The parent is a worker too, named "main" (zp_ctx_main), without a fork.
+
+    Mail is paced by credit (the ZeroMQ guide, chapter 7): a sender has at
+    most ZP_MAILBOX_BOUND messages in flight towards a mailbox, and the
+    receiver grants more as it reads them, on the sender's reply box. So
+    libzmq's queues never fill and never push back, and libzmq keeps what a
+    connection carried when its sender leaves: only a full receiving queue
+    (backpressure) makes it drop in-flight messages at disconnect.
     =========================================================================
 */
 
 #include "zp_classes.h"
+#include <sys/stat.h>
+
+//  A box of another worker we send to
+typedef struct {
+    char *path;                 //  The box's socket file
+    zsock_t *push;              //  Connected to the box
+    bool grants;                //  Carries our grants, which need not outlive us
+    size_t in_flight;           //  Counted messages sent and not granted back
+    ino_t inode;                //  The box's socket file: a new one, a new receiver
+} peer_t;
 
 struct _zp_worker_t {
     char *name;                 //  Our worker name
@@ -28,7 +45,8 @@ struct _zp_worker_t {
     zsock_t *mailbox;           //  Our mailbox (PULL)
     zsock_t *replies;           //  Our reply box (PULL), bound on the first call
     zp_watch_t *notices;        //  Process notices, followed from the first call
-    zhashx_t *peers;            //  "mbox-NAME" / "reply-NAME" -> PUSH socket
+    zhashx_t *peers;            //  "mbox-NAME", "reply-NAME", "grant-NAME" -> peer_t
+    zhashx_t *debts;            //  Sender name -> messages read, not granted yet
     zp_ctx_t *children;         //  Our own context, for our workers; made on demand
     char *sender;               //  Sender of the last message received
     uint32_t request_id;        //  Call id of the last request received, else 0
@@ -40,9 +58,22 @@ struct _zp_worker_t {
 #define MAILBOX         "mbox"
 #define REPLY_BOX       "reply"
 
-//  The envelope: version, kind, two reserved bytes, call id (big-endian)
+//  The envelope: version, kind, flags, a reserved byte, call id (big-endian)
 #define ENVELOPE_SIZE   8
 #define ENVELOPE_VERSION 1
+//  Flags: the message is paced by credit, the receiver grants it back
+#define ENVELOPE_COUNTED 0x01
+
+//  A receiver grants credit back once it has read this many of a sender's
+//  messages (or the sender would wait for a grant per message)
+#define CREDIT_BATCH    (ZP_MAILBOX_BOUND / 4)
+//  A sender waiting for credit looks this often whether its receiver was
+//  restarted (a restarted receiver owes it nothing: it starts afresh), msecs
+#define CREDIT_CHECK    100
+//  A mailbox holds this many messages of one sender at most: with credit it
+//  never holds more than ZP_MAILBOX_BOUND, the rest is a margin for
+//  libzmq's lazy accounting of what was read
+#define MAILBOX_QUEUE   (4 * ZP_MAILBOX_BOUND)
 
 
 //  --------------------------------------------------------------------------
@@ -74,7 +105,7 @@ s_box_bind (zp_worker_t *self, const char *box)
     zsock_t *pull = zsock_new (ZMQ_PULL);
     if (!pull)
         return zp__fail (ENOMEM, NULL);
-    zsock_set_rcvhwm (pull, ZP_MAILBOX_BOUND);
+    zsock_set_rcvhwm (pull, MAILBOX_QUEUE);
     if (self->keys) {
         //  Only processes of the context hold the mailbox key: no ZAP needed
         zcert_apply (self->keys->mailbox, pull);
@@ -110,20 +141,22 @@ zp__mailbox_connect (const char *dir, const char *box, const char *name, zp_keys
 }
 
 int
-zp__mailbox_send (zsock_t *push, const char *from, int kind, uint32_t id, zmsg_t **msg_p,
-                  int timeout_ms)
+zp__mailbox_send (zsock_t *push, const char *from, int kind, int flags, uint32_t id,
+                  zmsg_t **msg_p, int timeout_ms)
 {
     void *sock = zsock_resolve (push);
-    int rc = zp__wait_socket (sock, ZMQ_POLLOUT, NULL, zp__deadline (timeout_ms));
-    if (rc <= 0)
-        return zp__fail (rc == 0? EAGAIN: errno, -1);
+    int64_t deadline = zp__deadline (timeout_ms);
     byte envelope [ENVELOPE_SIZE] = {
-        ENVELOPE_VERSION, (byte) kind, 0, 0,
+        ENVELOPE_VERSION, (byte) kind, (byte) flags, 0,
         (byte) (id >> 24), (byte) (id >> 16), (byte) (id >> 8), (byte) id
     };
-    //  The first frame is in, so is the rest: a message arrives whole
-    if (zmq_send (sock, from, strlen (from), ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
-        return zp__fail (EAGAIN, -1);
+    //  The first frame is in, so is the rest: a message arrives whole. A
+    //  timeout of 0 never waits, so never fails with EINTR after a Ctrl-C
+    while (zmq_send (sock, from, strlen (from), ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0) {
+        int rc = timeout_ms == 0? 0: zp__wait_socket (sock, ZMQ_POLLOUT, NULL, deadline);
+        if (rc <= 0)
+            return zp__fail (rc == 0? EAGAIN: errno, -1);
+    }
     size_t remaining = zmsg_size (*msg_p);
     zmq_send (sock, envelope, sizeof envelope, remaining? ZMQ_SNDMORE: 0);
     for (zframe_t *frame = zmsg_first (*msg_p); frame; frame = zmsg_next (*msg_p))
@@ -132,33 +165,81 @@ zp__mailbox_send (zsock_t *push, const char *from, int kind, uint32_t id, zmsg_t
     return 0;
 }
 
-//  Receive a message from a box: its sender, kind and id come apart from
-//  the user's frames. NULL for a malformed message (dropped).
+//  What a box message says about itself
+typedef struct {
+    char *sender;               //  The sender's name, owned
+    int kind;                   //  ZP_MAIL_...
+    int flags;                  //  ENVELOPE_COUNTED or 0
+    uint32_t id;                //  Call id, or the credit granted
+} envelope_t;
+
+//  Receive a message from a box: its envelope comes apart from the user's
+//  frames (the caller frees envelope->sender). NULL for a malformed message
+//  (dropped).
 static zmsg_t *
-s_box_recv (zsock_t *box, char **sender_p, int *kind_p, uint32_t *id_p)
+s_box_recv (zsock_t *box, envelope_t *envelope)
 {
     zmsg_t *msg = zmsg_recv (box);
     char *sender = msg? zmsg_popstr (msg): NULL;
-    zframe_t *envelope = sender? zmsg_pop (msg): NULL;
-    if (!envelope || zframe_size (envelope) != ENVELOPE_SIZE
-    ||  zframe_data (envelope) [0] != ENVELOPE_VERSION) {
-        zframe_destroy (&envelope);
+    zframe_t *frame = sender? zmsg_pop (msg): NULL;
+    if (!frame || zframe_size (frame) != ENVELOPE_SIZE
+    ||  zframe_data (frame) [0] != ENVELOPE_VERSION) {
+        zframe_destroy (&frame);
         zstr_free (&sender);
         zmsg_destroy (&msg);
         return NULL;
     }
-    const byte *data = zframe_data (envelope);
-    *kind_p = data [1];
-    *id_p = ((uint32_t) data [4] << 24) | ((uint32_t) data [5] << 16)
-          | ((uint32_t) data [6] << 8) | data [7];
-    *sender_p = sender;
-    zframe_destroy (&envelope);
+    const byte *data = zframe_data (frame);
+    envelope->sender = sender;
+    envelope->kind = data [1];
+    envelope->flags = data [2];
+    envelope->id = ((uint32_t) data [4] << 24) | ((uint32_t) data [5] << 16)
+                 | ((uint32_t) data [6] << 8) | data [7];
+    zframe_destroy (&frame);
     return msg;
+}
+
+//  The inode of a box's socket file, 0 when it is not bound
+static ino_t
+s_inode (const char *path)
+{
+    struct stat info;
+    return path && stat (path, &info) == 0? info.st_ino: 0;
+}
+
+static void
+s_peer_destroy (peer_t **self_p)
+{
+    peer_t *self = *self_p;
+    if (self) {
+        zsock_destroy (&self->push);
+        free (self->path);
+        free (self);
+        *self_p = NULL;
+    }
 }
 
 
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
+
+//  Before our sockets close: what we queued for a worker that is alive (its
+//  box is bound) may take the handle's timeout to leave, so that nothing we
+//  sent is dropped when we leave; what we queued for one that is gone is
+//  dropped, and so are grants (a sender owes us nothing once we are gone).
+//  Credit keeps the receiving queue from filling, so mail leaves at the
+//  kernel's pace whatever the receiver's; a bound linger, not an infinite
+//  one, so that a receiver dying meanwhile cannot hold our exit for ever.
+static void
+s_settle_mail (zp_worker_t *self)
+{
+    int linger = zp__state_timeout (self->state);
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers)) {
+        bool alive = !peer->grants && s_inode (peer->path);
+        zsock_set_linger (peer->push, alive? linger: 0);
+    }
+}
 
 void
 zp__worker_destroy (zp_worker_t **self_p)
@@ -168,9 +249,10 @@ zp__worker_destroy (zp_worker_t **self_p)
         return;
     //  Our workers go first: they may still use the store
     zp_ctx_destroy (&self->children);
-    zp__worker_settle_mail (self);
+    s_settle_mail (self);
     zp_watch_destroy (&self->notices);
     zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->debts);
     zsock_destroy (&self->replies);
     zsock_destroy (&self->mailbox);
     zp_state_destroy (&self->state);
@@ -197,9 +279,10 @@ zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys
     self->keys = keys;
     self->endpoint = strdup (endpoint);
     self->peers = zhashx_new ();
-    if (!self->name || !self->dir || !self->endpoint || !self->peers)
+    self->debts = zhashx_new ();
+    if (!self->name || !self->dir || !self->endpoint || !self->peers || !self->debts)
         goto failed;
-    zhashx_set_destructor (self->peers, (czmq_destructor *) zsock_destroy);
+    zhashx_set_destructor (self->peers, (czmq_destructor *) s_peer_destroy);
     //  The state first: it takes the lane, also when it fails
     self->state = zp__state_new (endpoint, keys? zcert_public_txt (keys->store): NULL,
                                  keys? keys->client: NULL, zp__default_timeout (), lane_fd);
@@ -217,21 +300,6 @@ failed:;
         close (lane_fd);
     zp__worker_destroy (&self);
     return zp__fail (saved, NULL);
-}
-
-
-//  Before our sockets close: mail queued for a worker that is alive (its
-//  box is bound) is delivered however long that takes, so that nothing we
-//  sent is dropped when we leave; mail for one that is gone is dropped
-void
-zp__worker_settle_mail (zp_worker_t *self)
-{
-    for (zsock_t *push = (zsock_t *) zhashx_first (self->peers); push;
-         push = (zsock_t *) zhashx_next (self->peers)) {
-        char *path = zsys_sprintf ("%s/%s", self->dir, (const char *) zhashx_cursor (self->peers));
-        zsock_set_linger (push, path && access (path, F_OK) == 0? -1: 0);
-        zstr_free (&path);
-    }
 }
 
 
@@ -303,6 +371,113 @@ zp__worker_keys (zp_worker_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  Credit: a sender has at most ZP_MAILBOX_BOUND messages in flight towards
+//  a mailbox; the receiver grants them back, a batch at a time, on the
+//  sender's reply box
+
+//  The box `box` of worker `to`, connected on first use; grants go on a
+//  connection of their own to the reply box. NULL with errno.
+static peer_t *
+s_peer (zp_worker_t *self, const char *box, const char *to, bool grants)
+{
+    char *key = zsys_sprintf ("%s-%s", grants? "grant": box, to);
+    peer_t *peer = key? (peer_t *) zhashx_lookup (self->peers, key): NULL;
+    if (key && !peer && (peer = (peer_t *) zmalloc (sizeof (peer_t)))) {
+        peer->grants = grants;
+        peer->path = zp__mailbox_path (self->dir, box, to);
+        peer->inode = s_inode (peer->path);
+        peer->push = peer->path? zp__mailbox_connect (self->dir, box, to, self->keys): NULL;
+        if (peer->push)
+            zhashx_insert (self->peers, key, peer);
+        else
+            s_peer_destroy (&peer);
+    }
+    zstr_free (&key);
+    return peer? peer: zp__fail (ENOMEM, NULL);
+}
+
+//  Grant count messages back to sender; 0 when granted (or when the sender
+//  has gone: nobody is owed any more), -1 when it must wait for the next
+static int
+s_grant (zp_worker_t *self, const char *sender, uintptr_t count)
+{
+    peer_t *peer = s_peer (self, REPLY_BOX, sender, true);
+    if (peer && !s_inode (peer->path))
+        return 0;
+    zmsg_t *grant = zmsg_new ();
+    int rc = peer && grant? zp__mailbox_send (peer->push, self->name, ZP_MAIL_CREDIT, 0,
+                                              (uint32_t) count, &grant, 0): -1;
+    zmsg_destroy (&grant);
+    return rc;
+}
+
+//  We have read a message: owe its sender one more message of credit, and
+//  pay once we owe a batch
+static void
+s_owe (zp_worker_t *self, envelope_t *envelope)
+{
+    if (!(envelope->flags & ENVELOPE_COUNTED))
+        return;
+    uintptr_t debt = (uintptr_t) zhashx_lookup (self->debts, envelope->sender) + 1;
+    if (debt >= CREDIT_BATCH && s_grant (self, envelope->sender, debt) == 0)
+        zhashx_delete (self->debts, envelope->sender);
+    else
+        zhashx_update (self->debts, envelope->sender, (void *) debt);
+}
+
+//  Read one message from our reply box; a grant is applied to its peer and
+//  NULL returned, anything else is returned with its envelope
+static zmsg_t *
+s_replies_recv (zp_worker_t *self, envelope_t *envelope)
+{
+    zmsg_t *msg = s_box_recv (self->replies, envelope);
+    if (msg && envelope->kind == ZP_MAIL_CREDIT) {
+        char *key = zsys_sprintf ("%s-%s", MAILBOX, envelope->sender);
+        peer_t *peer = key? (peer_t *) zhashx_lookup (self->peers, key): NULL;
+        if (peer)
+            peer->in_flight = peer->in_flight > envelope->id? peer->in_flight - envelope->id: 0;
+        zstr_free (&key);
+        zstr_free (&envelope->sender);
+        zmsg_destroy (&msg);
+    }
+    return msg;
+}
+
+//  Wait until we may send one more message to peer, a mailbox. 0, or -1
+//  with EAGAIN (no credit came before deadline) or EINTR.
+static int
+s_await_credit (zp_worker_t *self, peer_t *peer, int64_t deadline)
+{
+    void *replies = zsock_resolve (self->replies);
+    while (peer->in_flight >= ZP_MAILBOX_BOUND) {
+        //  A receiver that bound its mailbox anew (restarted) owes us
+        //  nothing: what we sent its predecessor died with it
+        ino_t inode = s_inode (peer->path);
+        if (inode && peer->inode && inode != peer->inode)
+            peer->in_flight = 0;
+        peer->inode = inode? inode: peer->inode;
+        if (peer->in_flight < ZP_MAILBOX_BOUND)
+            break;
+        int64_t check = zclock_mono () + CREDIT_CHECK;
+        int rc = zp__wait_socket (replies, ZMQ_POLLIN, NULL,
+                                  deadline < 0 || check < deadline? check: deadline);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && deadline >= 0 && zclock_mono () >= deadline)
+            return zp__fail (EAGAIN, -1);
+        envelope_t envelope;
+        zmsg_t *late = rc == 1? s_replies_recv (self, &envelope): NULL;
+        if (late) {
+            //  A late reply to a call that gave up
+            zstr_free (&envelope.sender);
+            zmsg_destroy (&late);
+        }
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Receive the next mailbox message
 
 zmsg_t *
@@ -318,21 +493,21 @@ zp_worker_recv (zp_worker_t *self, int timeout_ms)
         int rc = zp__wait_socket (mailbox, ZMQ_POLLIN, NULL, deadline);
         if (rc <= 0)
             return zp__fail (rc == 0? ETIMEDOUT: errno, NULL);
-        char *sender;
-        int kind;
-        uint32_t id;
-        zmsg_t *msg = s_box_recv (self->mailbox, &sender, &kind, &id);
-        if (!msg || kind == ZP_MAIL_REPLY) {
-            //  Replies go to the reply box: this one is not for us
-            if (msg)
-                zstr_free (&sender);
+        envelope_t envelope;
+        zmsg_t *msg = s_box_recv (self->mailbox, &envelope);
+        if (!msg)
+            continue;
+        s_owe (self, &envelope);
+        if (envelope.kind == ZP_MAIL_REPLY || envelope.kind == ZP_MAIL_CREDIT) {
+            //  These go to the reply box: this one is not for us
+            zstr_free (&envelope.sender);
             zmsg_destroy (&msg);
             continue;
         }
         free (self->sender);
-        self->sender = sender;
-        self->request_id = kind == ZP_MAIL_REQUEST? id: 0;
-        if (kind == ZP_MAIL_MESSAGE && zmsg_size (msg) == 1
+        self->sender = envelope.sender;
+        self->request_id = envelope.kind == ZP_MAIL_REQUEST? envelope.id: 0;
+        if (envelope.kind == ZP_MAIL_MESSAGE && zmsg_size (msg) == 1
         &&  zframe_streq (zmsg_first (msg), TERM_COMMAND)) {
             self->terminated = true;
             zmsg_destroy (&msg);
@@ -340,6 +515,18 @@ zp_worker_recv (zp_worker_t *self, int timeout_ms)
         }
         return msg;
     }
+}
+
+void
+zp__worker_discard (zp_worker_t *self)
+{
+    envelope_t envelope;
+    zmsg_t *msg = s_box_recv (self->mailbox, &envelope);
+    if (msg) {
+        s_owe (self, &envelope);
+        zstr_free (&envelope.sender);
+    }
+    zmsg_destroy (&msg);
 }
 
 
@@ -372,25 +559,27 @@ s_check_peer (zp_worker_t *self, const char *to)
     return rc;
 }
 
-//  Send to a box of worker `to`, through a cached PUSH socket
+//  Send to a box of worker `to`, through a cached PUSH socket. Mail is paced
+//  by credit; replies are not (a caller waits for exactly one).
 static int
 s_deliver (zp_worker_t *self, const char *box, const char *to, int kind, uint32_t id,
            zmsg_t **msg_p)
 {
-    char *peer = zsys_sprintf ("%s-%s", box, to);
+    peer_t *peer = s_peer (self, box, to, false);
     if (!peer)
-        return zp__fail (ENOMEM, -1);
-    zsock_t *push = (zsock_t *) zhashx_lookup (self->peers, peer);
-    if (!push) {
-        push = zp__mailbox_connect (self->dir, box, to, self->keys);
-        if (push)
-            zhashx_insert (self->peers, peer, push);
-    }
-    zstr_free (&peer);
-    if (!push)
         return -1;
-    return zp__mailbox_send (push, self->name, kind, id, msg_p,
-                             zp__state_timeout (self->state));
+    int64_t deadline = zp__deadline (zp__state_timeout (self->state));
+    bool counted = streq (box, MAILBOX);
+    //  Grants come to our reply box: it is bound before our first message
+    if (counted && !self->replies && !(self->replies = s_box_bind (self, REPLY_BOX)))
+        return -1;
+    if (counted && s_await_credit (self, peer, deadline) < 0)
+        return -1;
+    if (zp__mailbox_send (peer->push, self->name, kind, counted? ENVELOPE_COUNTED: 0, id,
+                          msg_p, zp__remaining (deadline)) < 0)
+        return -1;
+    peer->in_flight += counted;
+    return 0;
 }
 
 
@@ -479,13 +668,12 @@ zp_worker_call (zp_worker_t *self, const char *to, zmsg_t **msg_p, int timeout_m
                 return zp__fail (ESRCH, NULL);
             continue;
         }
-        char *sender;
-        int kind;
-        uint32_t reply_id;
-        zmsg_t *reply = s_box_recv (self->replies, &sender, &kind, &reply_id);
+        envelope_t envelope;
+        zmsg_t *reply = s_replies_recv (self, &envelope);
         if (reply) {
-            bool ours = kind == ZP_MAIL_REPLY && reply_id == id && streq (sender, to);
-            zstr_free (&sender);
+            bool ours = envelope.kind == ZP_MAIL_REPLY && envelope.id == id
+                     && streq (envelope.sender, to);
+            zstr_free (&envelope.sender);
             if (ours)
                 return reply;
         }

@@ -144,6 +144,7 @@ TEST_DECLARE (store_gone_wakes_waiters)
 //  test-promises.c
 TEST_DECLARE (promise_ctx_churn)
 TEST_DECLARE (promise_wait_all_status)
+TEST_DECLARE (promise_mail_outlives_sender)
 //  test-pool.c
 TEST_DECLARE (pool_map_order)
 TEST_DECLARE (pool_many_tiny)
@@ -323,6 +324,7 @@ TEST_LIST_START
     TEST_ENTRY (store_gone_wakes_waiters, 20000)
     TEST_ENTRY (promise_ctx_churn, 120000)
     TEST_ENTRY (promise_wait_all_status, 30000)
+    TEST_ENTRY (promise_mail_outlives_sender, 90000)
     TEST_ENTRY (pool_map_order, 30000)
     TEST_ENTRY (pool_many_tiny, 30000)
     TEST_ENTRY (pool_size_zero, 30000)

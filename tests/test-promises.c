@@ -126,3 +126,72 @@ TEST_IMPL (promise_wait_all_status)
     zp_ctx_destroy (&ctx);
     return 0;
 }
+
+
+//  ---------------------------------------------------------------------------
+//  Mail outlives its sender
+
+#define BURST       2000
+
+//  Sends BURST numbered messages to "reader" and exits at once; each send
+//  must return 0
+static void
+s_worker_burst_and_exit (zp_worker_t *self, void *props)
+{
+    ASSERT_EQ (zp_state_set_str (zp_worker_state (self), "sending", "yes"), 0);
+    for (int index = 0; index < BURST; index++) {
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addstrf (msg, "%d", index);
+        if (zp_worker_send (self, "reader", &msg) != 0)
+            test_fail (__FILE__, __LINE__, errno, "send %d failed", index);
+    }
+}
+
+//  Starts reading a second after the sender started, then reads until BURST messages
+//  came or none came for a while; "received" is how many came in order
+static void
+s_worker_late_reader (zp_worker_t *self, void *props)
+{
+    zp_state_t *state = zp_worker_state (self);
+    ASSERT_EQ (zp_state_get_when_available (state, "sending", test_ms (20000)), 0);
+    zclock_sleep (1000);
+    int received = 0;
+    while (received < BURST) {
+        zmsg_t *msg = zp_worker_recv (self, test_ms (3000));
+        if (!msg) {
+            fprintf (stderr, "reader: nothing after %d: %s\n", received, strerror (errno));
+            break;
+        }
+        char *body = zmsg_popstr (msg);
+        bool in_order = body && atoi (body) == received;
+        if (!in_order)
+            fprintf (stderr, "reader: message %d is %s\n", received, body? body: "(null)");
+        zstr_free (&body);
+        zmsg_destroy (&msg);
+        if (!in_order)
+            break;
+        received++;
+    }
+    ASSERT_EQ (zp_state_set_int (state, "received", received), 0);
+}
+
+TEST_IMPL (promise_mail_outlives_sender)
+{
+    for (int trial = 0; trial < 3; trial++) {
+        zp_ctx_t *ctx = zp_ctx_new ();
+        ASSERT_NOT_NULL (ctx);
+        zp_proc_t *reader = zp_ctx_spawn (ctx, "reader", s_worker_late_reader, NULL);
+        ASSERT_NOT_NULL (reader);
+        zp_proc_t *sender = zp_ctx_spawn (ctx, "sender", s_worker_burst_and_exit, NULL);
+        ASSERT_NOT_NULL (sender);
+        ASSERT_EQ (zp_proc_wait (sender, test_ms (20000)), 0);
+        ASSERT_EQ (zp_proc_wait (reader, test_ms (20000)), 0);
+        int64_t received = -1;
+        ASSERT_EQ (zp_state_get_int (zp_ctx_state (ctx), "received", &received), 0);
+        if (received != BURST)
+            test_fail (__FILE__, __LINE__, 0, "trial %d: %" PRId64 " of %d received in order",
+                       trial, received, BURST);
+        zp_ctx_destroy (&ctx);
+    }
+    return 0;
+}

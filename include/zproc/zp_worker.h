@@ -7,16 +7,18 @@
 
     Mailboxes are addressed by worker name and keep each sender's order. A
     mailbox message is the zmsg_t that was sent; a single-frame "$TERM"
-    means "shut down now". Mailboxes are bounded: a sender queues at most
-    ZP_MAILBOX_BOUND messages towards a mailbox, which itself holds at most
-    ZP_MAILBOX_BOUND more; past that, send waits up to the state handle's
-    timeout (zp_state_set_timeout, default 5 s) and fails with EAGAIN;
-    messages to a worker that has exited are refused (ESRCH).
-    A worker's exit waits until the messages it sent to live workers have
-    left it, but libzmq may drop those still in flight when its connection
-    closes while the receiver lags behind. A sender that must know its
-    messages were read ends with zp_worker_call: the answer comes after the
-    receiver has read every message sent before the request.
+    means "shut down now". A message whose send returned 0 reaches its
+    receiver as long as the receiver lives and reads, at whatever pace,
+    even when the sender exits at once (its exit waits, at most the state
+    handle's timeout, until its mail has reached the receiver's process).
+    The bound is per sender: each sender has at most ZP_MAILBOX_BOUND
+    messages unread in a mailbox (credit the receiver grants back as it
+    reads); past that, send waits up to the state handle's timeout
+    (zp_state_set_timeout, default 5 s) and fails with EAGAIN. Messages to
+    a worker that has exited are refused (ESRCH); what was sent to a worker
+    that dies unread dies with it. zp_worker_call tells a sender that its
+    messages were read: the answer comes after the receiver has read every
+    message sent before the request.
     =========================================================================
 */
 
@@ -27,7 +29,7 @@
 extern "C" {
 #endif
 
-//  Messages a sender can queue towards one mailbox (and a mailbox holds)
+//  Messages one sender can have unread in one mailbox
 #define ZP_MAILBOX_BOUND    1000
 
 //  This worker's state handle, owned by the worker; NULL with EINVAL on
