@@ -1245,11 +1245,18 @@ s_handle_router (self_t *self)
 //  Lanes
 
 //  A lane's peer is gone (end of stream, or it broke the framing): forget it
-//  and what it holds. Its parked requests stay with the registry until they
-//  end; their replies find no peer and are dropped.
+//  and what it holds, at once: its streams here, its parked requests in the
+//  registry ('F', its identity: the registry withdraws each and says so,
+//  'D', which keeps the counts of watched keys exact)
 static void
 s_lane_close (self_t *self, peer_t *peer)
 {
+    if (peer->parked) {
+        void *feed = s_feed (self);
+        byte kind = 'F';
+        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1)
+            zmq_send (feed, peer->identity + 1, peer->identity [0], ZMQ_DONTWAIT);
+    }
     for (size_t index = 0; index < self->nlanes; index++)
         if (self->lanes [index] == peer) {
             self->lanes [index] = self->lanes [--self->nlanes];

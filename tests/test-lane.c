@@ -457,3 +457,55 @@ TEST_IMPL (lane_nested_restarted)
     zp_ctx_destroy (&ctx);
     return 0;
 }
+
+
+//  --------------------------------------------------------------------------
+//  A dead worker is seen at once (end of its lane): its lane and what it
+//  parked are gone without waiting for any timeout or lease
+
+//  A figure of the store's INFO, or -1
+static int64_t
+s_info (zp_state_t *state, const char *name)
+{
+    char *info = zp_state_info (state);
+    ASSERT_NOT_NULL (info);
+    int64_t value = -1;
+    size_t size = strlen (name);
+    for (char *line = info; line && *line; line = strchr (line, '\n'), line = line? line + 1: NULL)
+        if (strncmp (line, name, size) == 0 && line [size] == ' ')
+            value = atoll (line + size + 1);
+    zstr_free (&info);
+    return value;
+}
+
+static void
+s_parking_worker (zp_worker_t *self, void *props)
+{
+    //  Parked for ever, until killed
+    zp_state_get_when_change (zp_worker_state (self), "dead/key", -1);
+}
+
+TEST_IMPL (lane_dead_worker_freed)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "parker", s_parking_worker, NULL);
+    ASSERT_NOT_NULL (proc);
+    int64_t deadline = zclock_mono () + test_ms (5000);
+    while (s_info (state, "parked") < 1)
+        ASSERT_LT (zclock_mono (), deadline);
+    ASSERT_EQ (s_info (state, "lanes"), 1);
+    ASSERT_EQ (zp_proc_kill (proc, SIGKILL), 0);
+    ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 128 + SIGKILL);
+    //  At once: well before any lease or timeout would run out
+    deadline = zclock_mono () + 2000;
+    while (s_info (state, "lanes") != 0 || s_info (state, "parked") != 0)
+        ASSERT_LT (zclock_mono (), deadline);
+    //  The change it waited for wakes nobody, breaks nothing
+    ASSERT_EQ (zp_state_set_str (state, "dead/key", "x"), 0);
+    ASSERT_EQ (s_info (state, "parked"), 0);
+    ASSERT_STATE_STR (state, "dead/key", "x");
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
