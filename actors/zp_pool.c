@@ -96,7 +96,7 @@ typedef struct {
 
 //  One map: its tasks and what became of them
 typedef struct {
-    zchunk_t **inputs;          //  The caller's inputs
+    zp_part_t *inputs;          //  The caller's inputs' bytes, read once
     size_t count;               //  How many
     zp_result_fn *callback;     //  Takes each result
     void *arg;                  //  Its argument
@@ -507,8 +507,7 @@ s_slot_dispatch (zp_pool_t *self, slot_t *slot, map_t *map)
     slot->out_size += BATCH_HEADER;
     while (taken < tasks && map->pending_size) {
         uint32_t index = map->pending [map->pending_head];
-        zchunk_t *input = map->inputs [index];
-        size_t size = zchunk_size (input);
+        size_t size = map->inputs [index].size;
         if (taken && bytes + size > BATCH_MAX_BYTES)
             break;
         if (s_reserve (&slot->out, &slot->out_max, slot->out_size + ENTRY_HEADER + size) < 0
@@ -517,7 +516,7 @@ s_slot_dispatch (zp_pool_t *self, slot_t *slot, map_t *map)
         s_pending_pop (map);
         s_put_u32 (slot->out + slot->out_size, index);
         s_put_u32 (slot->out + slot->out_size + 4, (uint32_t) size);
-        memcpy (slot->out + slot->out_size + ENTRY_HEADER, zchunk_data (input), size);
+        memcpy (slot->out + slot->out_size + ENTRY_HEADER, map->inputs [index].data, size);
         slot->out_size += ENTRY_HEADER + size;
         bytes += ENTRY_HEADER + size;
         taken++;
@@ -879,6 +878,14 @@ s_map_run (zp_pool_t *self, map_t *map, int64_t deadline)
     return rc;
 }
 
+static void
+s_map_free (map_t *map)
+{
+    free (map->inputs);
+    free (map->tries);
+    free (map->pending);
+}
+
 int
 zp_pool_map_each (zp_pool_t *self, zchunk_t **inputs, size_t count,
                   zp_result_fn *callback, void *arg, int timeout_ms)
@@ -886,22 +893,26 @@ zp_pool_map_each (zp_pool_t *self, zchunk_t **inputs, size_t count,
     if (!self || (count && !inputs) || !callback || count > INPUT_MAX
     ||  self->owner != getpid ())
         return zp__fail (EINVAL, -1);
-    for (size_t index = 0; index < count; index++)
-        if (!inputs [index] || zchunk_size (inputs [index]) > INPUT_MAX)
-            return zp__fail (EINVAL, -1);
     int64_t deadline = zp__deadline (timeout_ms);
     map_t map;
     memset (&map, 0, sizeof map);
-    map.inputs = inputs;
     map.count = count;
     map.callback = callback;
     map.arg = arg;
+    map.inputs = (zp_part_t *) malloc ((count + 1) * sizeof (zp_part_t));
     map.tries = (int *) calloc (count + 1, sizeof (int));
     map.pending = (uint32_t *) malloc ((count + 1) * sizeof (uint32_t));
-    if (!map.tries || !map.pending) {
-        free (map.tries);
-        free (map.pending);
+    if (!map.inputs || !map.tries || !map.pending) {
+        s_map_free (&map);
         return zp__fail (ENOMEM, -1);
+    }
+    for (size_t index = 0; index < count; index++) {
+        if (!inputs [index] || zchunk_size (inputs [index]) > INPUT_MAX) {
+            s_map_free (&map);
+            return zp__fail (EINVAL, -1);
+        }
+        map.inputs [index].data = zchunk_data (inputs [index]);
+        map.inputs [index].size = zchunk_size (inputs [index]);
     }
     for (size_t index = 0; index < count; index++)
         map.pending [index] = (uint32_t) index;
@@ -924,8 +935,7 @@ zp_pool_map_each (zp_pool_t *self, zchunk_t **inputs, size_t count,
             s_slot_bury (self, slot, NULL, false);
     }
     s_publish (self, &map);
-    free (map.tries);
-    free (map.pending);
+    s_map_free (&map);
     if (rc < 0)
         return zp__fail (saved, -1);
     return map.failed? zp__fail (EIO, -1): 0;
