@@ -28,6 +28,12 @@
 //  Default grace period between $TERM, SIGTERM and SIGKILL, msecs
 #define DEFAULT_GRACE       1000
 
+//  In a worker: the grace period of the context that forked it, as it was at
+//  the fork; 0 in a process that no context forked. A context made in a
+//  worker defaults to half of it, so that its shutdown ($TERM, SIGTERM,
+//  SIGKILL) is over before its parent's escalates to the worker itself
+static int s_parent_grace = 0;
+
 //  A worker registered by zp_ctx_process_factory, not started yet
 typedef struct {
     char *name;                 //  Its name, given at registration
@@ -383,7 +389,7 @@ s_ctx_alloc (const char *name_prefix)
         return zp__fail (ENOMEM, NULL);
     self->owner = getpid ();
     self->adopt = -1;
-    self->grace = DEFAULT_GRACE;
+    self->grace = s_parent_grace > 0? s_parent_grace / 2: DEFAULT_GRACE;
     self->supervision.policy = ZP_RESTART_TEMPORARY;
     self->supervision.max_restarts = 5;
     self->supervision.period = 10000;
@@ -577,8 +583,12 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     zlistx_destroy (&self->procs);
     zlistx_destroy (&self->factory);
     zlistx_destroy (&self->bound);
-    if (self->dir && !self->nested)
+    if (self->dir && !self->nested) {
         s_remove_dir (self->dir);
+        //  And what contexts of processes that died left (a worker's own,
+        //  killed before it could clean up)
+        s_remove_stale_dirs ();
+    }
     char *admitted;
     while (self->admitted && (admitted = (char *) zlistx_detach (self->admitted, NULL)))
         s_auth_withdraw (&admitted);
@@ -864,6 +874,7 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
 #endif
     if (getppid () != parent)
         _exit (EXIT_FAILURE);
+    s_parent_grace = self->grace;
     //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
     s_worker = zp__worker_new (name, self->dir, self->endpoint, self->keys, lane_fd);
     int status = s_worker? 0: errno? errno: EIO;

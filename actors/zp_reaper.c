@@ -452,8 +452,11 @@ s_terminate (self_t *self, int grace)
         s_publish (self, child->name, "status", "stopping");
         zsock_t *mailbox = zp__mailbox_connect (self->dir, "mbox", child->name, self->keys);
         zmsg_t *term = zmsg_new ();
-        if (mailbox && term && zmsg_addstr (term, "$TERM") == 0)
-            zp__mailbox_send (mailbox, "main", ZP_MAIL_MESSAGE, 0, 0, &term, 0);
+        //  Never waits, so a Ctrl-C (zsys_interrupted) cannot stop it
+        if (!mailbox || !term || zmsg_addstr (term, "$TERM") != 0
+        ||  zp__mailbox_send (mailbox, "main", ZP_MAIL_MESSAGE, 0, 0, &term, 0) < 0)
+            zsys_warning ("zproc: cannot send $TERM to worker %s (%s): it will get SIGTERM",
+                          child->name, zp_strerror (errno));
         zmsg_destroy (&term);
         if (mailbox) {
             zsock_set_linger (mailbox, 0);

@@ -195,3 +195,200 @@ TEST_IMPL (promise_mail_outlives_sender)
     }
     return 0;
 }
+
+
+//  ---------------------------------------------------------------------------
+//  Shutdown asks before it forces: after a SIGINT in the parent, $TERM
+//  reaches every worker, nested contexts included, and nothing is left
+
+#include <dirent.h>
+
+//  What each process of the tree reports on a pipe it inherited
+typedef struct {
+    pid_t pid;                  //  Who
+    char event;                 //  'R' ready, 'T' left on $TERM, 'S' left on a signal
+} shutdown_event_t;
+
+#define SHUTDOWN_PROCESSES  8   //  6 workers, and one child in each of 2 nested contexts
+
+static int s_events_fd = -1;    //  The pipe's write end, in the helper and its tree
+
+static void
+s_report (char event)
+{
+    shutdown_event_t report = { getpid (), event };
+    ASSERT_EQ (write (s_events_fd, &report, sizeof report), (ssize_t) sizeof report);
+}
+
+//  Read the mailbox until $TERM (or a signal) and report which it was
+static void
+s_drain_and_report (zp_worker_t *self)
+{
+    test_drain_mailbox (self);
+    s_report (zsys_interrupted? 'S': 'T');
+}
+
+static void
+s_worker_plain (zp_worker_t *self, void *props)
+{
+    s_report ('R');
+    s_drain_and_report (self);
+}
+
+//  A worker with a context of its own (zp_ctx_new), and a worker in it
+static void
+s_worker_own_ctx (zp_worker_t *self, void *props)
+{
+    zp_ctx_t *inner = zp_ctx_new ();
+    ASSERT_NOT_NULL (inner);
+    ASSERT_NOT_NULL (zp_ctx_spawn (inner, "inner", s_worker_plain, NULL));
+    s_report ('R');
+    s_drain_and_report (self);
+    zp_ctx_destroy (&inner);
+}
+
+//  A worker with a worker of its own (zp_worker_spawn)
+static void
+s_worker_spawner (zp_worker_t *self, void *props)
+{
+    ASSERT_NOT_NULL (zp_worker_spawn (self, NULL, s_worker_plain, NULL));
+    s_report ('R');
+    s_drain_and_report (self);
+}
+
+//  Ignores $TERM and SIGTERM: only SIGKILL stops it
+static void
+s_worker_stubborn (zp_worker_t *self, void *props)
+{
+    sigset_t blocked;
+    sigemptyset (&blocked);
+    sigaddset (&blocked, SIGTERM);
+    sigprocmask (SIG_BLOCK, &blocked, NULL);
+    s_report ('R');
+    while (true)
+        zclock_sleep (1000);
+}
+
+//  A worker with a context of its own whose worker must be killed
+static void
+s_worker_own_stubborn (zp_worker_t *self, void *props)
+{
+    zp_ctx_t *inner = zp_ctx_new ();
+    ASSERT_NOT_NULL (inner);
+    ASSERT_NOT_NULL (zp_ctx_spawn (inner, "stubborn", s_worker_stubborn, NULL));
+    s_report ('R');
+    s_drain_and_report (self);
+    zp_ctx_destroy (&inner);
+}
+
+//  The parent: six workers (or the stubborn tree), then waits until
+//  interrupted
+static void
+s_shutdown_parent (bool stubborn)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    if (!ctx)
+        _exit (10);
+    if (stubborn)
+        ASSERT_NOT_NULL (zp_ctx_spawn (ctx, NULL, s_worker_own_stubborn, NULL));
+    else {
+        ASSERT_NOT_NULL (zp_ctx_spawn (ctx, NULL, s_worker_own_ctx, NULL));
+        ASSERT_NOT_NULL (zp_ctx_spawn (ctx, NULL, s_worker_spawner, NULL));
+        for (int index = 0; index < 4; index++)
+            ASSERT_NOT_NULL (zp_ctx_spawn (ctx, NULL, s_worker_plain, NULL));
+    }
+    s_report ('R');
+    int rc = zp_ctx_wait_all (ctx, test_ms (20000));
+    int err = errno;
+    zp_ctx_destroy (&ctx);
+    _exit (rc == -1 && err == EINTR? 0: 11);
+}
+
+//  True when dir holds anything whose name starts with "zproc"
+static bool
+s_holds_zproc (const char *dir)
+{
+    DIR *handle = opendir (dir);
+    ASSERT_NOT_NULL (handle);
+    struct dirent *entry;
+    bool found = false;
+    while ((entry = readdir (handle)))
+        if (strncmp (entry->d_name, "zproc", 5) == 0) {
+            fprintf (stderr, "left in $TMPDIR: %s\n", entry->d_name);
+            found = true;
+        }
+    closedir (handle);
+    return found;
+}
+
+//  Start the parent (stubborn or not) with nprocesses in its tree, SIGINT
+//  it, and check that every process is gone within limit_ms, that those
+//  that read their mailbox left on $TERM (the stubborn one is killed), and
+//  that $TMPDIR holds nothing of zproc
+static void
+s_shutdown_check (bool stubborn, int nprocesses, int limit_ms)
+{
+    char tmpdir [] = "/tmp/zproc-test-shutdown-XXXXXX";
+    ASSERT_NOT_NULL (mkdtemp (tmpdir));
+    ASSERT_EQ (setenv ("TMPDIR", tmpdir, 1), 0);
+    int fds [2];
+    ASSERT_EQ (pipe (fds), 0);
+    pid_t helper = fork ();
+    ASSERT (helper != -1);
+    if (helper == 0) {
+        close (fds [0]);
+        s_events_fd = fds [1];
+        s_shutdown_parent (stubborn);
+    }
+    close (fds [1]);
+    //  Every process is ready, and the parent has spawned them all
+    pid_t pids [SHUTDOWN_PROCESSES];
+    int count = 0;
+    for (int index = 0; index < nprocesses + 1; index++) {
+        shutdown_event_t event;
+        ASSERT_EQ (test_read_exact (fds [0], &event, sizeof event, test_ms (20000)), 0);
+        ASSERT_EQ (event.event, 'R');
+        if (event.pid != helper) {
+            ASSERT_LT (count, SHUTDOWN_PROCESSES);
+            pids [count++] = event.pid;
+        }
+    }
+    ASSERT_EQ (count, nprocesses);
+    //  One SIGINT, to the parent alone
+    int64_t start = test_now_ms ();
+    ASSERT_EQ (kill (helper, SIGINT), 0);
+    ASSERT_EQ (test_wait_child (helper, test_ms (10000)), 0);
+    for (int index = 0; index < nprocesses; index++)
+        ASSERT_EQ (test_wait_gone (pids [index], test_ms (10000)), 0);
+    int64_t elapsed = test_now_ms () - start;
+    //  Every process that reads its mailbox left on $TERM, none on a signal
+    for (int index = 0; index < nprocesses - stubborn; index++) {
+        shutdown_event_t event;
+        ASSERT_EQ (test_read_exact (fds [0], &event, sizeof event, test_ms (1000)), 0);
+        if (event.event != 'T')
+            test_fail (__FILE__, __LINE__, 0, "pid %d left with '%c'", (int) event.pid,
+                       event.event);
+    }
+    close (fds [0]);
+    ASSERT_LE (elapsed, test_ms (limit_ms));
+    bool left = s_holds_zproc (tmpdir);
+    char *command = zsys_sprintf ("rm -rf '%s'", tmpdir);
+    ASSERT_EQ (system (command), 0);
+    zstr_free (&command);
+    ASSERT (!left);
+}
+
+TEST_IMPL (promise_shutdown_term)
+{
+    //  Within 1.5 s (scaled on a slow machine): no grace period ran out
+    s_shutdown_check (false, SHUTDOWN_PROCESSES, 1500);
+    return 0;
+}
+
+//  A worker's own context must kill a worker of its own: it finishes
+//  (shorter grace periods) before the parent escalates to the worker
+TEST_IMPL (promise_shutdown_nested_kill)
+{
+    s_shutdown_check (true, 2, 4000);
+    return 0;
+}

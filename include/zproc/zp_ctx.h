@@ -35,7 +35,10 @@ zp_ctx_t *
 
 //  Stop every worker ($TERM in its mailbox, SIGTERM after the grace period,
 //  then SIGKILL), reap them all, stop the actors, remove the socket
-//  directory. Parked watchers get EINTR. Nulls *self_p; safe on NULL.
+//  directory, and those left by contexts whose process died (a worker's
+//  own, killed before it could clean up). The $TERM goes out after a
+//  SIGINT/SIGTERM too; one that cannot be sent is logged. Parked watchers
+//  get EINTR. Nulls *self_p; safe on NULL.
 void
     zp_ctx_destroy (zp_ctx_t **self_p);
 
@@ -115,7 +118,10 @@ const char *
     zp_ctx_bind (zp_ctx_t *self, const char *endpoint);
 
 //  How long zp_ctx_destroy waits after $TERM before SIGTERM, and after
-//  SIGTERM before SIGKILL (default 1000 ms). Negative values are ignored.
+//  SIGTERM before SIGKILL (default 1000 ms; in a worker, half the grace of
+//  the context that forked it, so that a context inside a worker finishes
+//  its own shutdown before its parent escalates). Negative values are
+//  ignored.
 void
     zp_ctx_set_grace (zp_ctx_t *self, int grace_ms);
 
