@@ -74,7 +74,8 @@ static const int s_status_errno [] = {
     [ZP_STATUS_CONFLICT] = EAGAIN,
     [ZP_STATUS_DENIED] = EACCES,
     [ZP_STATUS_SHUTDOWN] = EINTR,
-    [ZP_STATUS_PROTOCOL] = EPROTO
+    [ZP_STATUS_PROTOCOL] = EPROTO,
+    [ZP_STATUS_NO_BUFFERS] = ENOBUFS
 };
 
 int

@@ -53,7 +53,8 @@ typedef enum {
     ZP_STATUS_CONFLICT,         //  EAGAIN
     ZP_STATUS_DENIED,           //  EACCES
     ZP_STATUS_SHUTDOWN,         //  EINTR
-    ZP_STATUS_PROTOCOL          //  EPROTO: malformed request
+    ZP_STATUS_PROTOCOL,         //  EPROTO: malformed request
+    ZP_STATUS_NO_BUFFERS        //  ENOBUFS: the connection's budget at the store is spent
 } zp_status_t;
 
 //  Header flags

@@ -28,6 +28,16 @@
       Every reply, stream event and reply of the registry (a parked request
       woken: the registry names its peer by identity) goes out through it;
       it sends on the ROUTER, or on the peer's lane.
+    - The budget (ZP_PEER_BUDGET, see doc/RATIONALE.md): s_peer_pinned is
+      what a peer pins: the bytes of its replies still queued (a ROUTER
+      peer's account, given back by libzmq's I/O thread as each reply
+      leaves; a lane's output buffer) plus what it holds (parked requests,
+      streams). A request from a peer over budget is answered ENOBUFS;
+      stream events wait in the log until the peer is under it again.
+    - Dead peers: a lane's end of stream, or, for a ROUTER peer that holds
+      something, a probe every PEER_PROBE msecs that libzmq refuses
+      (ROUTER_MANDATORY: EHOSTUNREACH once the connection is gone).
+      s_peer_forget then ends its streams and withdraws its parked requests.
     - Lanes (zp_lane.h): a worker forked by the context reaches the store on
       a socketpair made before the fork. The context hands the store its end
       as a descriptor number on the adoption socket (args->adopt); the store
@@ -53,6 +63,35 @@
 //  the peers are looked over this often
 #define PEER_IDLE       10000
 #define PEER_SWEEP      1000
+//  A ROUTER peer that holds something and has been silent this long is
+//  probed, to learn whether its connection is still there
+#define PEER_PROBE      3000
+//  What a reply, a parked request and a stream cost beyond their bytes
+//  (libzmq's message and pipe entries, our bookkeeping)
+#define REPLY_OVERHEAD  256
+#define PARK_OVERHEAD   512
+#define STREAM_OVERHEAD 256
+//  Over budget, a peer gets this many bytes of ENOBUFS replies more; past
+//  them its requests are dropped (it reads nothing anyway)
+#define ERROR_SLACK     (1024 * 1024)
+//  How often streams held back by their peer's budget are tried again
+#define STREAM_RETRY    50
+
+//  Bytes a ROUTER peer's replies pin in libzmq's queues: charged when a
+//  reply is queued, given back by libzmq's I/O thread when the reply
+//  leaves (written out, or dropped with its connection). The replies in
+//  flight share it, so it can outlive its peer.
+typedef struct {
+    size_t queued;              //  Bytes queued, atomic
+    int refs;                   //  The peer and each reply in flight, atomic
+} account_t;
+
+//  A reply's header frame, which carries the reply's charge back
+typedef struct {
+    account_t *account;         //  Whose bytes
+    size_t charge;              //  How many
+    byte header [ZP_HEADER_SIZE]; //  The frame's bytes
+} charge_t;
 
 //  The zmq sockets the loop polls, by their index in self->fds and check
 #define SOCKET_PIPE     0
@@ -75,9 +114,12 @@ typedef struct {
     byte identity [1 + 255];    //  Length, then the routing id (or a lane's identity)
     int fd;                     //  A lane's descriptor; -1 for a ROUTER peer
     zp_lane_t *lane;            //  Its lane, NULL for a ROUTER peer
+    account_t *account;         //  A ROUTER peer's queued replies
+    size_t held;                //  Bytes its parked requests and streams pin
     size_t streams;             //  Watch streams it has open
-    size_t parked;              //  Requests it has parked with the registry
+    zhashx_t *parked;           //  Request id + 1 -> charge, of its parked requests
     int64_t last_seen;          //  zclock_mono of its last request
+    int64_t last_probe;         //  zclock_mono of its last probe
 } peer_t;
 
 //  A watch stream: every change under a prefix, paced by the client's credit
@@ -88,6 +130,7 @@ typedef struct {
     size_t prefix_size;         //  Length of prefix
     uint64_t cursor;            //  Last change considered for this stream
     uint32_t credit;            //  Events the client can still take
+    size_t charge;              //  What it costs its peer's budget
 } stream_t;
 
 typedef struct {
@@ -111,11 +154,14 @@ typedef struct {
     uint64_t seq;               //  Sequence number of the last change
     zhashx_t *peers;            //  identity -> peer_t, owned
     int64_t next_sweep;         //  When to look over the peers next (zclock_mono)
+    bool streams_held;          //  A stream is held back by its peer's budget
+    int64_t next_resume;        //  When to try such streams again (zclock_mono)
     zlistx_t *streams;          //  stream_t, owned
     zhashx_t *watched;          //  key -> number of requests parked on it
     zmq_msg_t frames [MAX_FRAMES]; //  The message being handled
     size_t nframes;             //  Frames in it
     size_t malformed;           //  Malformed requests seen (logged sparsely)
+    size_t over_budget;         //  Requests dropped over budget (logged sparsely)
     zp_shared_t *shared;        //  Where the last seq is published, or NULL
 } self_t;
 
@@ -199,8 +245,16 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     //  Oversize values get an EMSGSIZE reply; far larger garbage is cut off
     //  by libzmq before it costs memory
     zsock_set_maxmsgsize (self->router, ZP_VALUE_MAX + 4096);
-    //  Streams are paced by credit; replies never wait for a slow client
+    //  Replies never wait for a slow client: the budget bounds what it pins
+    //  (ZP_PEER_BUDGET); a send to a connection that is gone fails, which
+    //  is how the sweep learns a peer is dead
     zsock_set_sndhwm (self->router, 100000);
+    zsock_set_router_mandatory (self->router, 1);
+    //  A tcp peer must finish its handshake within 5 s, and a connection
+    //  whose other end went silent (a host gone) is closed within 10 s
+    zsock_set_handshake_ivl (self->router, 5000);
+    zsock_set_heartbeat_ivl (self->router, 2000);
+    zsock_set_heartbeat_timeout (self->router, 6000);
     zsock_set_rcvhwm (self->router, 100000);
     if (args->cert) {
         zcert_apply (args->cert, self->router);
@@ -266,8 +320,10 @@ s_stream_destroy (stream_t **self_p)
 {
     stream_t *self = *self_p;
     if (self) {
-        if (self->peer)
+        if (self->peer) {
             self->peer->streams--;
+            self->peer->held -= self->charge;
+        }
         free (self->prefix);
         free (self);
         *self_p = NULL;
@@ -279,12 +335,53 @@ s_stream_destroy (stream_t **self_p)
 //  Peers
 
 static void
+s_account_unref (account_t **account_p)
+{
+    if (*account_p && __atomic_sub_fetch (&(*account_p)->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free (*account_p);
+    *account_p = NULL;
+}
+
+//  libzmq lets a reply's header frame go: its charge comes back
+static void
+s_charge_free (void *data, void *hint)
+{
+    charge_t *charge = (charge_t *) hint;
+    __atomic_sub_fetch (&charge->account->queued, charge->charge, __ATOMIC_RELEASE);
+    s_account_unref (&charge->account);
+    free (charge);
+}
+
+static void
 s_peer_destroy (peer_t **self_p)
 {
-    if (*self_p)
-        zp__lane_destroy (&(*self_p)->lane);
-    free (*self_p);
-    *self_p = NULL;
+    peer_t *self = *self_p;
+    if (self) {
+        zp__lane_destroy (&self->lane);
+        s_account_unref (&self->account);
+        zhashx_destroy (&self->parked);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Parked requests are keyed by request id + 1 (never NULL)
+static size_t
+s_id_hash (const void *key)
+{
+    return (size_t) (uintptr_t) key;
+}
+
+static int
+s_id_compare (const void *first, const void *second)
+{
+    return first == second? 0: (uintptr_t) first < (uintptr_t) second? -1: 1;
+}
+
+static void *
+s_id_key (uint32_t request_id)
+{
+    return (void *) ((uintptr_t) request_id + 1);
 }
 
 //  The peer of an identity, or NULL
@@ -313,10 +410,18 @@ s_peer_require (self_t *self, const void *identity, size_t size, int fd)
     peer->identity [0] = (byte) size;
     memcpy (peer->identity + 1, identity, size);
     peer->fd = fd;
-    if (zhashx_insert (self->peers, peer->identity, peer) < 0) {
-        free (peer);
+    peer->account = (account_t *) zmalloc (sizeof (account_t));
+    peer->parked = zhashx_new ();
+    if (!peer->account || !peer->parked || zhashx_insert (self->peers, peer->identity, peer) < 0) {
+        s_peer_destroy (&peer);
         return NULL;
     }
+    peer->account->refs = 1;
+    zhashx_set_key_hasher (peer->parked, s_id_hash);
+    zhashx_set_key_comparator (peer->parked, s_id_compare);
+    zhashx_set_key_duplicator (peer->parked, NULL);
+    zhashx_set_key_destructor (peer->parked, NULL);
+    peer->last_seen = peer->last_probe = zclock_mono ();
     return peer;
 }
 
@@ -324,27 +429,24 @@ s_peer_require (self_t *self, const void *identity, size_t size, int fd)
 static bool
 s_peer_idle (peer_t *peer)
 {
-    return peer->streams == 0 && peer->parked == 0;
+    return peer->streams == 0 && zhashx_size (peer->parked) == 0;
 }
 
-//  Forget peers that hold nothing and have been silent for PEER_IDLE
-static void
-s_peers_sweep (self_t *self)
+//  The bytes a peer pins in the store's process
+static size_t
+s_peer_pinned (peer_t *peer)
 {
-    int64_t now = zclock_mono ();
-    zlistx_t *gone = zlistx_new ();
-    if (!gone)
-        return;
-    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
-         peer = (peer_t *) zhashx_next (self->peers))
-        if (s_peer_idle (peer) && !peer->lane && now - peer->last_seen > PEER_IDLE)
-            zlistx_add_end (gone, peer);
-    for (peer_t *peer = (peer_t *) zlistx_first (gone); peer;
-         peer = (peer_t *) zlistx_next (gone))
-        zhashx_delete (self->peers, peer->identity);
-    zlistx_destroy (&gone);
-    self->next_sweep = now + PEER_SWEEP;
+    size_t queued = peer->lane? zp__lane_queued (peer->lane)
+                              : __atomic_load_n (&peer->account->queued, __ATOMIC_ACQUIRE);
+    return queued + peer->held;
 }
+
+static bool
+s_peer_over_budget (peer_t *peer)
+{
+    return s_peer_pinned (peer) > ZP_PEER_BUDGET;
+}
+
 
 
 //  --------------------------------------------------------------------------
@@ -387,11 +489,30 @@ s_peer_send (self_t *self, peer_t *peer, const zp_header_t *header,
     }
     //  Sending may take the signal of a request waiting: look at it again
     self->check [SOCKET_ROUTER] = true;
+    //  The header frame carries the whole reply's charge to the peer's
+    //  account, and brings it back when libzmq lets the frame go
+    charge_t *charge = (charge_t *) malloc (sizeof (charge_t));
+    if (!charge)
+        return -1;
+    memcpy (charge->header, buffer, sizeof buffer);
+    charge->account = peer->account;
+    charge->charge = REPLY_OVERHEAD + peer->identity [0] + sizeof buffer;
+    for (size_t index = 0; index < nparts; index++)
+        charge->charge += parts [index].size;
+    __atomic_add_fetch (&peer->account->refs, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch (&peer->account->queued, charge->charge, __ATOMIC_RELAXED);
+    zmq_msg_t frame;
+    zmq_msg_init_data (&frame, charge->header, sizeof charge->header, s_charge_free, charge);
+    //  A peer whose connection is gone fails here (ROUTER_MANDATORY:
+    //  EHOSTUNREACH), as does one whose queue is full (EAGAIN)
     void *router = zsock_resolve (self->router);
     if (zmq_send (router, peer->identity + 1, peer->identity [0],
                   ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
-    ||  zmq_send (router, buffer, sizeof buffer, ZMQ_DONTWAIT | (nparts? ZMQ_SNDMORE: 0)) < 0)
-        return -1;
+    ||  zmq_msg_send (&frame, router, ZMQ_DONTWAIT | (nparts? ZMQ_SNDMORE: 0)) < 0) {
+        int saved = errno;
+        zmq_msg_close (&frame);
+        return zp__fail (saved, -1);
+    }
     for (size_t index = 0; index < nparts; index++)
         zmq_send (router, parts [index].data, parts [index].size,
                   ZMQ_DONTWAIT | (index + 1 < nparts? ZMQ_SNDMORE: 0));
@@ -515,6 +636,11 @@ static void
 s_stream_catch_up (self_t *self, stream_t *stream)
 {
     while (stream->credit > 0 && stream->cursor < self->seq) {
+        //  A peer over budget takes the rest from the log later
+        if (s_peer_over_budget (stream->peer)) {
+            self->streams_held = true;
+            break;
+        }
         if (stream->cursor + 1 < self->log_oldest) {
             s_stream_send (self, stream, NULL, self->log_oldest);
             stream->cursor = self->log_oldest - 1;
@@ -575,10 +701,13 @@ s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
             if (!s_stream_matches (stream, change))
                 stream->cursor = change->seq;
             else
-            if (stream->credit > 0) {
+            if (stream->credit > 0 && !s_peer_over_budget (stream->peer)) {
                 s_stream_send (self, stream, change, 0);
                 stream->cursor = change->seq;
             }
+            else
+            if (stream->credit > 0)
+                self->streams_held = true;
         }
         stream = (stream_t *) zlistx_next (self->streams);
     }
@@ -946,10 +1075,23 @@ s_park (self_t *self, peer_t *peer, const zp_request_t *request)
     byte header [ZP_HEADER_SIZE];
     zp__header_encode (&request->header, header);
     bool with_value = request->header.command == ZP_CMD_WAIT_EQUAL;
+    //  One request id is parked once per peer: the id names it for CANCEL
+    void *id = s_id_key (request->header.request_id);
+    if (zhashx_lookup (peer->parked, id)) {
+        s_reply_status (self, peer, request, ZP_STATUS_PROTOCOL);
+        return;
+    }
+    size_t charge = PARK_OVERHEAD + request->key_size + (with_value? request->value.size: 0);
+    if (zhashx_insert (peer->parked, id, (void *) (uintptr_t) charge) < 0) {
+        s_reply_status (self, peer, request, ZP_STATUS_TOO_LARGE);
+        return;
+    }
     if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        zhashx_delete (peer->parked, id);
         s_reply_status (self, peer, request, ZP_STATUS_SHUTDOWN);
         return;
     }
+    peer->held += charge;
     zmq_send (feed, peer->identity + 1, peer->identity [0], ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send (feed, header, sizeof header, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send (feed, request->key, request->key_size,
@@ -957,7 +1099,36 @@ s_park (self_t *self, peer_t *peer, const zp_request_t *request)
     if (with_value)
         zmq_send (feed, request->value.data, request->value.size, ZMQ_DONTWAIT);
     s_watched_add (self, request->key, 1);
-    peer->parked++;
+}
+
+//  A parked request ended (answered or withdrawn): the peer holds it no
+//  more. False when it was not parked.
+static bool
+s_unpark (peer_t *peer, uint32_t request_id)
+{
+    void *id = s_id_key (request_id);
+    size_t charge = (size_t) (uintptr_t) zhashx_lookup (peer->parked, id);
+    if (!charge)
+        return false;
+    zhashx_delete (peer->parked, id);
+    peer->held -= charge;
+    return true;
+}
+
+//  Withdraw a parked request from the registry: 'X', the peer's identity,
+//  a header with its request id
+static void
+s_withdraw (self_t *self, peer_t *peer, uint32_t request_id)
+{
+    void *feed = s_feed (self);
+    byte kind = 'X';
+    zp_header_t header = { .command = ZP_CMD_CANCEL, .request_id = request_id };
+    byte buffer [ZP_HEADER_SIZE];
+    zp__header_encode (&header, buffer);
+    if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
+        zmq_send (feed, peer->identity + 1, peer->identity [0], ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send (feed, buffer, sizeof buffer, ZMQ_DONTWAIT);
+    }
 }
 
 static void
@@ -1042,7 +1213,9 @@ s_watch (self_t *self, peer_t *peer, const zp_request_t *request)
     //  A baseline from the future would skip changes: clamp it
     stream->cursor = request->header.seq < self->seq? request->header.seq: self->seq;
     stream->peer = peer;
+    stream->charge = STREAM_OVERHEAD + stream->prefix_size;
     peer->streams++;
+    peer->held += stream->charge;
     zlistx_add_end (self->streams, stream);
     s_reply_status (self, peer, request, ZP_STATUS_OK);
     s_stream_catch_up (self, stream);
@@ -1060,7 +1233,7 @@ s_credit (self_t *self, peer_t *peer, const zp_request_t *request)
 }
 
 //  CANCEL from a watch socket ends its stream; from a state handle it
-//  withdraws a parked request: 'X', the peer's identity, the header
+//  withdraws a parked request
 static void
 s_cancel (self_t *self, peer_t *peer, const zp_request_t *request)
 {
@@ -1070,17 +1243,73 @@ s_cancel (self_t *self, peer_t *peer, const zp_request_t *request)
         zlistx_delete (self->streams, handle);
     }
     else
-    if (peer->parked) {
-        void *feed = s_feed (self);
-        byte kind = 'X';
-        byte header [ZP_HEADER_SIZE];
-        zp__header_encode (&request->header, header);
-        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
-            zmq_send (feed, peer->identity + 1, peer->identity [0],
-                      ZMQ_SNDMORE | ZMQ_DONTWAIT);
-            zmq_send (feed, header, sizeof header, ZMQ_DONTWAIT);
+    if (s_unpark (peer, request->header.request_id))
+        s_withdraw (self, peer, request->header.request_id);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Forget a peer and everything it left: its streams end, its parked
+//  requests are withdrawn from the registry
+
+static void
+s_peer_forget (self_t *self, peer_t *peer)
+{
+    stream_t *stream;
+    while ((stream = s_stream_lookup (self, peer)))
+        zlistx_delete (self->streams, zlistx_find (self->streams, stream));
+    while (zhashx_size (peer->parked)) {
+        zhashx_first (peer->parked);
+        uint32_t request_id = (uint32_t) ((uintptr_t) zhashx_cursor (peer->parked) - 1);
+        s_unpark (peer, request_id);
+        s_withdraw (self, peer, request_id);
+    }
+    zhashx_delete (self->peers, peer->identity);
+}
+
+//  Look over the peers: forget those that hold nothing and have been silent
+//  for PEER_IDLE, and ROUTER peers whose connection is gone (a probe, a
+//  HELLO with request id 0 that every client drops, finds out)
+static void
+s_peers_sweep (self_t *self)
+{
+    int64_t now = zclock_mono ();
+    zlistx_t *gone = zlistx_new ();
+    if (!gone)
+        return;
+    zp_header_t probe = { .command = ZP_CMD_HELLO };
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers)) {
+        if (peer->lane)
+            continue;           //  A lane ends with end of stream
+        if (s_peer_idle (peer)) {
+            if (now - peer->last_seen > PEER_IDLE)
+                zlistx_add_end (gone, peer);
+        }
+        else
+        if (now - peer->last_seen > PEER_PROBE && now - peer->last_probe > PEER_PROBE) {
+            peer->last_probe = now;
+            probe.seq = self->seq;
+            if (s_peer_send (self, peer, &probe, NULL, 0) < 0 && errno == EHOSTUNREACH)
+                zlistx_add_end (gone, peer);
         }
     }
+    for (peer_t *peer = (peer_t *) zlistx_first (gone); peer;
+         peer = (peer_t *) zlistx_next (gone))
+        s_peer_forget (self, peer);
+    zlistx_destroy (&gone);
+    self->next_sweep = now + PEER_SWEEP;
+}
+
+//  Streams held back by their peer's budget go on where they can
+static void
+s_streams_resume (self_t *self)
+{
+    self->streams_held = false;
+    for (stream_t *stream = (stream_t *) zlistx_first (self->streams); stream;
+         stream = (stream_t *) zlistx_next (self->streams))
+        if (stream->credit > 0 && stream->cursor < self->seq)
+            s_stream_catch_up (self, stream);
 }
 
 
@@ -1097,7 +1326,7 @@ s_info (self_t *self, peer_t *peer, const zp_request_t *request)
     uint64_t parked = 0;
     for (peer_t *each = (peer_t *) zhashx_first (self->peers); each;
          each = (peer_t *) zhashx_next (self->peers))
-        parked += each->parked;
+        parked += zhashx_size (each->parked);
     //  The resident memory of the whole process the store runs in
     uint64_t rss = 0;
     FILE *statm = fopen ("/proc/self/statm", "r");
@@ -1216,6 +1445,19 @@ s_handle_request (self_t *self, const void *identity, size_t identity_size, int 
     peer->last_seen = zclock_mono ();
     if (status == ZP_STATUS_PROTOCOL)
         s_log_malformed (self, "bad frames or command");
+    //  Over budget, a peer is told so (CANCEL and CREDIT, which free or take
+    //  nothing, go through); far over it, it reads nothing: drop
+    int command = request.header.command;
+    if (!status && command != ZP_CMD_CANCEL && command != ZP_CMD_CREDIT
+    &&  s_peer_over_budget (peer)) {
+        if (s_peer_pinned (peer) > ZP_PEER_BUDGET + ERROR_SLACK) {
+            if (self->over_budget++ % 1000 == 0)
+                zsys_warning ("zproc store: a client over its budget reads nothing: "
+                              "%zu requests dropped so far", self->over_budget);
+            return;
+        }
+        status = ZP_STATUS_NO_BUFFERS;
+    }
     if (status)
         s_reply_status (self, peer, &request, status);
     else
@@ -1246,26 +1488,17 @@ s_handle_router (self_t *self)
 
 //  A lane's peer is gone (end of stream, or it broke the framing): forget it
 //  and what it holds, at once: its streams here, its parked requests in the
-//  registry ('F', its identity: the registry withdraws each and says so,
-//  'D', which keeps the counts of watched keys exact)
+//  registry (withdrawn one by one, each answered 'D', which keeps the counts
+//  of watched keys exact)
 static void
 s_lane_close (self_t *self, peer_t *peer)
 {
-    if (peer->parked) {
-        void *feed = s_feed (self);
-        byte kind = 'F';
-        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1)
-            zmq_send (feed, peer->identity + 1, peer->identity [0], ZMQ_DONTWAIT);
-    }
     for (size_t index = 0; index < self->nlanes; index++)
         if (self->lanes [index] == peer) {
             self->lanes [index] = self->lanes [--self->nlanes];
             break;
         }
-    stream_t *stream;
-    while ((stream = s_stream_lookup (self, peer)))
-        zlistx_delete (self->streams, zlistx_find (self->streams, stream));
-    zhashx_delete (self->peers, peer->identity);
+    s_peer_forget (self, peer);
 }
 
 //  New lanes from the context: a descriptor number per datagram
@@ -1393,13 +1626,12 @@ s_handle_feed (self_t *self)
         key [frames [1].size] = 0;
         s_watched_add (self, key, -1);
         peer_t *peer = s_peer_lookup (self, frames [2].data, frames [2].size);
-        if (!peer)
-            continue;           //  Forgotten meanwhile
-        peer->parked--;
         zp_header_t header;
-        if (*(const byte *) frames [0].data == 'R' && self->nframes > 3
-        &&  zp__header_decode (&header, (const byte *) frames [3].data, frames [3].size) == 0)
-            s_peer_send (self, peer, &header, frames + 4, self->nframes - 4);
+        if (!peer || *(const byte *) frames [0].data != 'R' || self->nframes < 4
+        ||  zp__header_decode (&header, (const byte *) frames [3].data, frames [3].size) < 0)
+            continue;           //  Forgotten meanwhile, or withdrawn
+        s_unpark (peer, header.request_id);
+        s_peer_send (self, peer, &header, frames + 4, self->nframes - 4);
     }
 }
 
@@ -1503,6 +1735,8 @@ zp_store_actor (zsock_t *pipe, void *args)
         if (self->terminated)
             break;
         int64_t wait = busy? 0: self->next_sweep - zclock_mono ();
+        if (self->streams_held && wait > STREAM_RETRY)
+            wait = STREAM_RETRY;
         //  SIGINT is for the owner to act on (EINTR): the store serves on
         int rc = s_poll (self, wait > 0? (int) wait: 0);
         if (rc > 0) {
@@ -1524,6 +1758,10 @@ zp_store_actor (zsock_t *pipe, void *args)
         if (rc < 0 && errno != EINTR) {
             zsys_error ("zproc store: poll failed: %s", strerror (errno));
             zclock_sleep (10);
+        }
+        if (self->streams_held && zclock_mono () >= self->next_resume) {
+            s_streams_resume (self);
+            self->next_resume = zclock_mono () + STREAM_RETRY;
         }
         if (zclock_mono () >= self->next_sweep)
             s_peers_sweep (self);

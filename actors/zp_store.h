@@ -22,6 +22,12 @@
 #define ZP_LOG_CHANGES      65536
 #define ZP_LOG_BYTES_MAX    (64 * 1024 * 1024)
 
+//  What one connection may pin in the store's process, besides the one reply
+//  it is being sent: replies queued for it, its parked requests (with the
+//  values WAIT_EQUAL waits for) and its watch streams. A request beyond it
+//  is answered ENOBUFS (ZP_STATUS_NO_BUFFERS).
+#define ZP_PEER_BUDGET      (64 * 1024 * 1024)
+
 typedef struct {
     const char *endpoint;       //  ipc endpoint to bind the store on
     const char *feed;           //  inproc endpoint shared with the registry

@@ -287,34 +287,6 @@ s_handle_cancel (self_t *self)
     zstr_free (&index_key);
 }
 
-//  'F', identity: the peer is gone (a worker's lane ended); withdraw every
-//  request it parked, telling the store of each as for a cancel
-static void
-s_handle_forget (self_t *self)
-{
-    const void *identity = zmq_msg_data (&self->frames [1]);
-    size_t size = zmq_msg_size (&self->frames [1]);
-    zlistx_t *gone = zlistx_new ();
-    if (!gone)
-        return;
-    for (waiter_t *waiter = (waiter_t *) zhashx_first (self->by_request); waiter;
-         waiter = (waiter_t *) zhashx_next (self->by_request))
-        if (zframe_size (waiter->routing_id) == size
-        &&  memcmp (zframe_data (waiter->routing_id), identity, size) == 0)
-            zlistx_add_end (gone, waiter);
-    void *feed = zsock_resolve (self->feed);
-    for (waiter_t *waiter = (waiter_t *) zlistx_first (gone); waiter;
-         waiter = (waiter_t *) zlistx_next (gone)) {
-        byte kind = 'D';
-        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
-            zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-            zmq_send (feed, identity, size, ZMQ_DONTWAIT);
-        }
-        s_waiter_remove (self, waiter);
-    }
-    zlistx_destroy (&gone);
-}
-
 static void
 s_handle_feed (self_t *self)
 {
@@ -331,9 +303,6 @@ s_handle_feed (self_t *self)
         else
         if (kind == 'X')
             s_handle_cancel (self);
-        else
-        if (kind == 'F')
-            s_handle_forget (self);
     }
 }
 

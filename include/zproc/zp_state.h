@@ -11,6 +11,11 @@
     thread at a time. Calls wait for the store at most the handle's timeout
     (zp_state_set_timeout) and then fail with ENOTCONN. Watchers wait as
     long as their own timeout_ms says (-1: forever) and fail with ETIMEDOUT.
+    Any call that reaches the store may also fail with ENOBUFS: the handle's
+    connection pins more than its budget at the store (64 MiB of replies not
+    yet taken, parked watcher requests with their values, watch streams). A
+    handle that makes one call at a time and reads its answer never meets
+    it, however large the answer.
 
     Watch semantics: a change made after a watcher call began is never
     missed, however the messages race: a watcher counts every change that
