@@ -455,6 +455,52 @@ typedef struct {
 static sigset_t s_waited;       //  Signals the runner handles synchronously
 static pid_t s_current = 0;     //  Process group of the running test
 
+//  Describe the processes of group pgid in text: "PID (comm)", and with
+//  detail what each was doing: its state and the kernel function it waits
+//  in (wchan)
+static void
+s_describe_group (pid_t pgid, char *text, size_t size, bool detail)
+{
+    text [0] = 0;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        int pid = atoi (entry->d_name);
+        if (pid <= 0 || getpgid (pid) != pgid)
+            continue;
+        char path [64], comm [64] = "", state [128] = "", wchan [64] = "";
+        const char *files [] = { "comm", "wchan" };
+        char *values [] = { comm, wchan };
+        for (int index = 0; index < (detail? 2: 1); index++) {
+            snprintf (path, sizeof (path), "/proc/%d/%s", pid, files [index]);
+            FILE *file = fopen (path, "r");
+            if (file) {
+                if (fgets (values [index], 64, file))
+                    values [index] [strcspn (values [index], "\n")] = 0;
+                fclose (file);
+            }
+        }
+        snprintf (path, sizeof (path), "/proc/%d/status", pid);
+        FILE *file = detail? fopen (path, "r"): NULL;
+        char line [128];
+        while (file && fgets (line, sizeof (line), file))
+            if (strncmp (line, "State:", 6) == 0) {
+                snprintf (state, sizeof (state), "%s", line + 7);
+                state [strcspn (state, "\n")] = 0;
+            }
+        if (file)
+            fclose (file);
+        size_t used = strlen (text);
+        if (detail)
+            snprintf (text + used, size - used, "%s%d (%s) %s, in %s", used? "; ": "",
+                      pid, comm, state, *wchan && strcmp (wchan, "0")? wchan: "user code");
+        else
+            snprintf (text + used, size - used, "%s%d (%s)", used? ", ": "", pid, comm);
+    }
+    if (proc)
+        closedir (proc);
+}
+
 //  Kill the test's process group and reap every process of it that is
 //  ours; returns true when the group is empty
 static bool
@@ -481,29 +527,8 @@ s_drain_group (pid_t pgid, int timeout_ms, bool kill_now, char *left, size_t lef
         }
     }
     //  Say who was left, then kill them
-    if (left && left_size) {
-        left [0] = 0;
-        DIR *proc = opendir ("/proc");
-        struct dirent *entry;
-        while (proc && (entry = readdir (proc))) {
-            int pid = atoi (entry->d_name);
-            if (pid <= 0 || getpgid (pid) != pgid)
-                continue;
-            char path [64], comm [64] = "";
-            snprintf (path, sizeof (path), "/proc/%d/comm", pid);
-            FILE *file = fopen (path, "r");
-            if (file) {
-                if (fgets (comm, sizeof (comm), file))
-                    comm [strcspn (comm, "\n")] = 0;
-                fclose (file);
-            }
-            size_t used = strlen (left);
-            snprintf (left + used, left_size - used, "%s%d (%s)",
-                      used? ", ": "", pid, comm);
-        }
-        if (proc)
-            closedir (proc);
-    }
+    if (left && left_size)
+        s_describe_group (pgid, left, left_size, false);
     kill (-pgid, SIGKILL);
     int64_t last = test_now_ms () + 5000;
     while (test_now_ms () < last) {
@@ -707,6 +732,13 @@ s_run_isolated (test_entry_t *entry, const char *exe, result_t *result)
         }
     }
     result->elapsed = test_now_ms () - start;
+    if (timed_out) {
+        //  What it had printed is in the capture; add where each of its
+        //  processes was, before they are killed
+        char where [4096];
+        s_describe_group (pid, where, sizeof (where), true);
+        dprintf (fd, "run-tests: timed out; its processes were: %s\n", where);
+    }
     if (timed_out && getenv ("ZPROC_TEST_BACKTRACE"))
         s_backtrace_group (pid, fd);
     if (!exited) {
