@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <sys/prctl.h>
 #include <sys/time.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <malloc.h>
 #include <math.h>
@@ -1743,7 +1744,10 @@ s_bench_ctx (void)
 //  timed from zp_pool_new to the last result (_total_ms), then for a second
 //  map on the started pool (_map_ms); the figures are the medians of
 //  POOL_RUNS runs, each with a new pool, and pool_tiny_first_total_ms is the
-//  first run alone, as a program that makes one pool sees it. The 1 ms tasks are compared with
+//  first run alone, as a program that makes one pool sees it.
+//  pool_tiny_cpu_ms is the CPU time of a whole run (pool creation, two maps,
+//  destruction), ours and the pool workers': what the load of the machine
+//  does not change. The 1 ms tasks are compared with
 //  the ideal: their summed CPU time over min(workers, CPUs).
 
 static zchunk_t *
@@ -1772,10 +1776,21 @@ s_pool_spin (zp_worker_t *self, zchunk_t *input, void *props)
     return zchunk_dup (input);
 }
 
-//  One run: new pool, map (timed from the pool's creation), map again
+//  CPU time used by this process (every thread) or by its reaped children
+static uint64_t
+s_cpu_ns (int who)
+{
+    struct rusage usage;
+    getrusage (who, &usage);
+    return ((uint64_t) usage.ru_utime.tv_sec + (uint64_t) usage.ru_stime.tv_sec) * 1000000000
+         + ((uint64_t) usage.ru_utime.tv_usec + (uint64_t) usage.ru_stime.tv_usec) * 1000;
+}
+
+//  One run: new pool, map (timed from the pool's creation), map again;
+//  *cpu_ns gets the CPU time it all took, ours and the pool workers'
 static int
 s_pool_run_once (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
-                 uint64_t *total_ns, uint64_t *map_ns)
+                 uint64_t *total_ns, uint64_t *map_ns, uint64_t *cpu_ns)
 {
     zchunk_t **inputs = (zchunk_t **) calloc (count, sizeof (zchunk_t *));
     zchunk_t **outputs = (zchunk_t **) calloc (count, sizeof (zchunk_t *));
@@ -1786,6 +1801,7 @@ s_pool_run_once (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
         rc = inputs [index]? 0: -1;
     }
     zp_pool_t *pool = NULL;
+    uint64_t cpu = s_cpu_ns (RUSAGE_SELF) + s_cpu_ns (RUSAGE_CHILDREN);
     for (int round = 0; rc == 0 && round < 2; round++) {
         uint64_t start = s_now_ns ();
         if (round == 0 && !(pool = zp_pool_new (ctx, name, 0, fn, NULL)))
@@ -1808,6 +1824,7 @@ s_pool_run_once (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
     }
     int saved = errno;
     zp_pool_destroy (&pool);
+    *cpu_ns = s_cpu_ns (RUSAGE_SELF) + s_cpu_ns (RUSAGE_CHILDREN) - cpu;
     for (size_t index = 0; inputs && index < count; index++)
         zchunk_destroy (&inputs [index]);
     free (inputs);
@@ -1820,13 +1837,15 @@ s_pool_run_once (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
 //  and the first run's total (the first pool of the process). -1 with errno
 static int
 s_pool_run (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
-            uint64_t *first_ns, uint64_t *total_ns, uint64_t *map_ns)
+            uint64_t *first_ns, uint64_t *total_ns, uint64_t *map_ns, uint64_t *cpu_ns)
 {
-    uint64_t totals [POOL_RUNS], maps [POOL_RUNS];
+    uint64_t totals [POOL_RUNS], maps [POOL_RUNS], cpus [POOL_RUNS];
     for (int run = 0; run < POOL_RUNS; run++)
-        if (s_pool_run_once (ctx, name, fn, count, &totals [run], &maps [run]) < 0)
+        if (s_pool_run_once (ctx, name, fn, count, &totals [run], &maps [run],
+                             &cpus [run]) < 0)
             return -1;
     *first_ns = totals [0];
+    *cpu_ns = s_median_ns (cpus, POOL_RUNS);
     *total_ns = s_median_ns (totals, POOL_RUNS);
     *map_ns = s_median_ns (maps, POOL_RUNS);
     return 0;
@@ -1844,8 +1863,9 @@ s_bench_pool (void)
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
     cpus = cpus > 0? cpus: 1;
     s_report ("pool_workers", (double) cpus, NULL, 0, NAN);
-    uint64_t first, total, map;
-    if (s_pool_run (ctx, "bench-tiny", s_pool_square, POOL_TINY, &first, &total, &map) < 0) {
+    uint64_t first, total, map, cpu;
+    if (s_pool_run (ctx, "bench-tiny", s_pool_square, POOL_TINY, &first, &total, &map,
+                    &cpu) < 0) {
         s_report_errno ("pool_tiny_total_ms", errno);
         s_report_errno ("pool_tiny_map_ms", errno);
     }
@@ -1854,10 +1874,12 @@ s_bench_pool (void)
         s_report ("pool_tiny_total_ms", s_ms (total), "ms", 1, NAN);
         s_report ("pool_tiny_map_ms", s_ms (map), "ms", 1, NAN);
         s_report ("pool_tiny_map_ops", POOL_TINY / (map / 1e9), "ops/s", 0, NAN);
+        s_report ("pool_tiny_cpu_ms", s_ms (cpu), "ms", 1, NAN);
     }
     //  The workers are as many as the CPUs: the ideal is the CPU time over them
     double ideal = s_ms ((uint64_t) POOL_SPIN * POOL_SPIN_NS / (uint64_t) cpus);
-    if (s_pool_run (ctx, "bench-spin", s_pool_spin, POOL_SPIN, &first, &total, &map) < 0) {
+    if (s_pool_run (ctx, "bench-spin", s_pool_spin, POOL_SPIN, &first, &total, &map,
+                    &cpu) < 0) {
         s_report_errno ("pool_1ms_total_ms", errno);
         s_report_errno ("pool_1ms_map_ms", errno);
     }
