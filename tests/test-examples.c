@@ -227,3 +227,37 @@ TEST_IMPL (example_tree)
     s_expect_example ("../examples/tree", expected);
     return 0;
 }
+
+
+TEST_IMPL (example_service)
+{
+    const char *expected =
+        "service: main asked calc \"add 20 22\": 42\n"
+        "service: client-1 made 100 calls, every answer right\n"
+        "service: client-2 made 100 calls, every answer right\n"
+        "service: calc killed; a call now fails: no such live worker\n";
+    s_expect_example ("../examples/service", expected);
+    return 0;
+}
+
+
+TEST_IMPL (example_reactor)
+{
+    const char *expected =
+        "reactor: placed 10 orders, total 550\n"
+        "reactor: the report says \"10 orders, in store order, total 550\"\n";
+    s_expect_example ("../examples/reactor", expected);
+    return 0;
+}
+
+
+TEST_IMPL (example_remote)
+{
+    const char *expected =
+        "client: connected to the store with an admitted certificate\n"
+        "client: visits is now 1\n"
+        "client: a stranger without an admitted certificate is refused\n"
+        "server: the client says \"hello over tcp\"\n";
+    s_expect_example ("../examples/remote", expected);
+    return 0;
+}
