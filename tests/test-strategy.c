@@ -424,3 +424,41 @@ TEST_IMPL (strategy_tree)
         ASSERT_EQ (test_wait_gone (pids [index], test_ms (5000)), 0);
     return 0;
 }
+
+
+//  Pool workers are outside the group: a pool worker's crash restarts no
+//  worker of a one_for_all context, and wait_all does not count it
+static zchunk_t *
+s_task_crash_first (zp_worker_t *self, zchunk_t *input, void *props)
+{
+    int64_t runs = 0;
+    zp_state_incr (zp_worker_state (self), "pool-runs", 1, &runs);
+    if (runs == 1)
+        abort ();
+    return zchunk_dup (input);
+}
+
+TEST_IMPL (strategy_pool_outside)
+{
+    zp_ctx_t *ctx = s_ctx_new (ZP_STRATEGY_ONE_FOR_ALL, ZP_RESTART_PERMANENT);
+    zp_state_t *state = zp_ctx_state (ctx);
+    zp_proc_t *member = zp_ctx_spawn (ctx, "member", s_worker_member, NULL);
+    ASSERT_NOT_NULL (member);
+    pid_t pid = zp_proc_pid (member);
+    zp_pool_t *pool = zp_pool_new (ctx, "p", 1, s_task_crash_first, NULL);
+    ASSERT_NOT_NULL (pool);
+    zchunk_t *input = zchunk_new ("x", 1), *output = NULL;
+    ASSERT_EQ (zp_pool_map (pool, &input, 1, &output, test_ms (10000)), 0);
+    ASSERT_NOT_NULL (output);
+    zchunk_destroy (&output);
+    zchunk_destroy (&input);
+    zp_pool_destroy (&pool);
+    //  The member was not restarted: still its first start, same pid
+    s_expect_status (state, "member", "running");
+    ASSERT_EQ (s_proc_int (state, "member", "pid"), pid);
+    s_expect_at_least (state, "starts", 1);
+    ASSERT_EQ (s_get_int (state, "starts"), 1);
+    ASSERT_EQ (zp_ctx_running (ctx), 1);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
