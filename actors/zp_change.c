@@ -25,8 +25,22 @@ zp__change_new (uint64_t seq, const char *key, size_t key_size,
     memcpy (self->key, key, key_size);
     self->key [key_size] = 0;
     self->value = (byte *) self->key + key_size + 1;
+    self->block = NULL;
     if (size)
         memcpy (self->value, value, size);
+    return self;
+}
+
+zp_change_t *
+zp__change_new_in (uint64_t seq, const char *key, size_t key_size,
+                   const void *value, size_t size, void *block)
+{
+    zp_change_t *self = zp__change_new (seq, key, key_size, NULL, 0, false);
+    if (self) {
+        self->value = (byte *) value;
+        self->size = size;
+        self->block = block;
+    }
     return self;
 }
 
@@ -49,8 +63,10 @@ void
 zp__change_unref (zp_change_t **self_p)
 {
     zp_change_t *self = *self_p;
-    if (self && __atomic_sub_fetch (&self->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    if (self && __atomic_sub_fetch (&self->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        free (self->block);
         free (self);
+    }
     *self_p = NULL;
 }
 

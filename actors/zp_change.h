@@ -20,7 +20,8 @@ typedef struct {
     size_t key_size;            //  Length of key, without the NUL
     size_t size;                //  Size of value in bytes
     char *key;                  //  The key, NUL-terminated, in this block
-    byte *value;                //  The new value, in this block
+    byte *value;                //  The new value, in this block or in block
+    void *block;                //  A buffer holding value, freed with the change, or NULL
 } zp_change_t;
 
 //  Make a change holding copies of key and value (NULL + deleted for a
@@ -28,6 +29,13 @@ typedef struct {
 zp_change_t *
     zp__change_new (uint64_t seq, const char *key, size_t key_size,
                     const void *value, size_t size, bool deleted);
+
+//  Make a change whose value stays where it is, in block, a buffer the
+//  change takes (freed with it): no copy of a large value. Only the key is
+//  copied. NULL when out of memory (block is then still the caller's).
+zp_change_t *
+    zp__change_new_in (uint64_t seq, const char *key, size_t key_size,
+                       const void *value, size_t size, void *block);
 
 //  Take one more reference; returns the change
 zp_change_t *

@@ -310,6 +310,18 @@ zp__lane_next (zp_lane_t *self, zp_part_t *body)
     return true;
 }
 
+void *
+zp__lane_take (zp_lane_t *self, size_t *size_p)
+{
+    if (!self->input || self->input_start != self->input_end)
+        return NULL;
+    void *input = self->input;
+    *size_p = self->input_size;
+    self->input = NULL;
+    self->input_size = self->input_start = self->input_end = 0;
+    return input;
+}
+
 //  Set SO_RCVTIMEO when it differs from what is set: a call with the same
 //  timeout as the last one costs no system call
 static void

@@ -67,6 +67,14 @@ ssize_t
 bool
     zp__lane_next (zp_lane_t *self, zp_part_t *body);
 
+//  Take the input buffer when the message zp__lane_next handed out last is
+//  the only one in it (nothing after it was received): the caller owns it
+//  from now (free), and the body's bytes stay valid in it; the lane starts
+//  a new buffer. NULL when other bytes follow, or nothing was handed out.
+//  *size_p gets the buffer's size.
+void *
+    zp__lane_take (zp_lane_t *self, size_t *size_p);
+
 //  Blocking lane: wait until a whole message is buffered or deadline
 //  (zclock_mono msecs, -1 never). Returns 1 when one is, 0 when deadline
 //  passed, -1 with ENOTCONN, EPROTO, EINTR (SIGINT/SIGTERM) or ENOMEM.

@@ -105,6 +105,9 @@ typedef struct {
 
 //  Largest request a lane takes: a value at its limit and the rest
 #define LANE_MAX        (ZP_VALUE_MAX + 64 * 1024)
+//  A request at least this large that came alone on a lane gives its buffer
+//  to the change it makes: the value is not copied
+#define LANE_TAKE_MIN   (64 * 1024)
 //  A lane's identity: a zero byte (no ROUTER peer's routing id starts with
 //  one and is this long), 'L', then a number of 8 bytes
 #define LANE_IDENTITY   10
@@ -144,6 +147,8 @@ typedef struct {
     size_t lanes_max;           //  Room in lanes
     uint64_t lanes_made;        //  Numbers lane identities
     struct pollfd *fds;         //  What the loop polls: sockets, adopt, lanes
+    void *block;                //  The buffer of the lane request being handled, or NULL
+    size_t block_size;          //  Its size
     bool check [SOCKETS];       //  Look at this zmq socket's ZMQ_EVENTS before polling
     bool terminated;            //  Did our owner ask us to quit?
     zhashx_t *map;              //  key (the change's own) -> zp_change_t holding its value
@@ -727,7 +732,17 @@ s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
 static int
 s_apply (self_t *self, const char *key, const void *value, size_t size, bool deleted)
 {
-    zp_change_t *change = zp__change_new (self->seq + 1, key, strlen (key), value, size, deleted);
+    //  A value inside the buffer of a large lane request keeps that buffer
+    const byte *start = (const byte *) self->block;
+    zp_change_t *change = NULL;
+    if (start && value && (const byte *) value >= start
+    &&  (const byte *) value + size <= start + self->block_size) {
+        change = zp__change_new_in (self->seq + 1, key, strlen (key), value, size, self->block);
+        if (change)
+            self->block = NULL;
+    }
+    else
+        change = zp__change_new (self->seq + 1, key, strlen (key), value, size, deleted);
     if (!change)
         return ZP_STATUS_TOO_LARGE;
     s_commit (self, change, false, true);
@@ -1560,8 +1575,14 @@ s_handle_lane (self_t *self, peer_t *peer)
             s_lane_close (self, peer);
             return;
         }
+        //  Large and alone in the buffer: the buffer may become the value
+        //  of the change it makes (s_apply), else it goes after the request
+        if (body.size >= LANE_TAKE_MIN)
+            self->block = zp__lane_take (peer->lane, &self->block_size);
         s_handle_request (self, peer->identity + 1, peer->identity [0], peer->fd,
                           frames, (size_t) count);
+        free (self->block);
+        self->block = NULL;
     }
 }
 

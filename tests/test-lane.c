@@ -64,7 +64,14 @@ TEST_IMPL (lane_roundtrip)
     ASSERT_EQ (zp__lane_send (store, reply, 2), 0);
     ASSERT_EQ (zp__lane_send (store, reply, 1), 0);
     ASSERT_EQ (zp__lane_queued (store), 0);
-    zmsg_t *msg = s_lane_recv (client);
+    //  Both in the buffer (17 and 10 bytes): the first one's buffer cannot
+    //  be taken, as the second is in it
+    while (client->input_end - client->input_start < 17 + 10)
+        ASSERT (zp__lane_fill (client) > 0);
+    ASSERT (zp__lane_next (client, &body));
+    size_t unused;
+    ASSERT_NULL (zp__lane_take (client, &unused));
+    zmsg_t *msg = zp__lane_split_msg (&body);
     ASSERT_EQ (zmsg_size (msg), 2);
     char *text = zmsg_popstr (msg);
     ASSERT_STR_EQ (text, "r1");
@@ -119,6 +126,19 @@ TEST_IMPL (lane_queue_large)
     ASSERT_EQ (zp__lane_split (&body, frames, 2), 2);
     ASSERT_EQ (frames [1].size, size);
     ASSERT (memcmp (frames [1].data, value, size) == 0);
+    //  Alone in the buffer: the buffer can be taken, the frames stay valid
+    //  in it, and the lane goes on with a new one
+    size_t taken_size = 0;
+    byte *taken = NULL;
+    if (zp__lane_queued (store) == 0 && client->input_start == client->input_end) {
+        taken = (byte *) zp__lane_take (client, &taken_size);
+        ASSERT_NOT_NULL (taken);
+        ASSERT ((const byte *) frames [1].data >= taken);
+        ASSERT ((const byte *) frames [1].data + size <= taken + taken_size);
+        ASSERT (memcmp (frames [1].data, value, size) == 0);
+        ASSERT_NULL (zp__lane_take (client, &taken_size));
+    }
+    free (taken);
     while (zp__lane_queued (store))
         ASSERT_EQ (zp__lane_flush (store), 0);
     zmsg_t *msg = s_lane_recv (client);
