@@ -406,6 +406,36 @@ zp__txn_next (const byte **cursor, const byte *end, zp_txn_op_t *op)
     return 1;
 }
 
+size_t
+zp__txn_op_size (int op, size_t key_size, size_t size)
+{
+    size_t tail = op == ZP_TXN_SET || op == ZP_TXN_REQUIRE? 4 + size
+                : op == ZP_TXN_INCR? 8: 0;
+    return 2 + key_size + tail;
+}
+
+byte *
+zp__txn_put (byte *buffer, int op, const char *key, size_t key_size, const void *data,
+             size_t size)
+{
+    *buffer++ = (byte) op;
+    *buffer++ = (byte) key_size;
+    memcpy (buffer, key, key_size);
+    buffer += key_size;
+    if (op == ZP_TXN_SET || op == ZP_TXN_REQUIRE) {
+        for (int shift = 24; shift >= 0; shift -= 8)
+            *buffer++ = (byte) (size >> shift);
+    }
+    else
+    if (op == ZP_TXN_INCR)
+        size = 8;
+    else
+        size = 0;
+    if (size)
+        memcpy (buffer, data, size);
+    return buffer + size;
+}
+
 int
 zp__txn_validate (const byte *data, size_t size)
 {

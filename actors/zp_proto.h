@@ -39,7 +39,8 @@ typedef enum {
     ZP_CMD_EVENT,               //  store -> watch: key [, value]; seq = change's
     ZP_CMD_GAP,                 //  store -> watch: changes lost; seq = next one kept
     ZP_CMD_TXN,                 //  operations (one frame) -> incr results (8 bytes each)
-    ZP_CMD_SINCE,               //  prefix; seq = since -> entries; FLAG_RESET: all
+    ZP_CMD_SINCE,               //  prefix; seq = since -> SET/DELETE operations (one
+                                //  frame, as TXN's); FLAG_RESET: all
     ZP_CMD_INFO,                //  -> name, value, name, value... (statistics)
     ZP_CMD_COUNT                //  Not a command: the number of them
 } zp_command_t;
@@ -92,10 +93,18 @@ int
 int
     zp__txn_validate (const byte *data, size_t size);
 
-//  Entries of a SINCE reply: a frame holding a kind byte, a frame holding
-//  the key, then for ZP_SINCE_SET a frame holding the value
-#define ZP_SINCE_SET            'S'
-#define ZP_SINCE_DELETE         'D'
+//  The encoded size of an operation with a key of key_size bytes and, for
+//  SET and REQUIRE, a value of size bytes
+size_t
+    zp__txn_op_size (int op, size_t key_size, size_t size);
+
+//  Encode an operation at buffer (zp__txn_op_size bytes): op, key, then
+//  for SET and REQUIRE the value's size and the size bytes of data, for
+//  INCR the 8 bytes of data (the encoded delta). Returns the end.
+byte *
+    zp__txn_put (byte *buffer, int op, const char *key, size_t key_size, const void *data,
+                 size_t size);
+
 
 typedef struct {
     uint8_t command;            //  A zp_command_t

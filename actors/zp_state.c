@@ -13,7 +13,7 @@
     its watchers start (see "Watch semantics" in zp_state.h).
 
     A handle can also be a read-only view: a local copy of the state at one
-    sequence number, made in one round trip (DUMP): zp_state_snapshot, and
+    sequence number, made in one round trip (SINCE): zp_state_snapshot, and
     the view zp_state_get_when keeps current from a watch and hands to
     predicates, so that their getters cost no round trip. A view refuses
     writes and watchers with EACCES.
@@ -50,6 +50,7 @@ struct _zp_state_t {
     zp_shared_t *shared;        //  The store's published seq, or NULL
     zp_state_t *replica;        //  A view of the keys under replica_prefix, or NULL
     char *replica_prefix;       //  The keys the replica copies
+    uint32_t replica_misses;    //  Reads in a row that found the replica behind
 };
 
 
@@ -845,22 +846,47 @@ s_view_apply (zp_state_t *view, const char *key, zchunk_t **value_p)
     *value_p = NULL;
 }
 
-//  Apply a key frame and a value frame (NULL: a delete) of the last reply
-//  to a view; -1 with EPROTO (not a key) or ENOMEM
+//  A view's seq when its copy is not to be trusted: the store, asked for
+//  the changes since a seq it has not reached, answers with all of them
+#define VIEW_INVALID        UINT64_MAX
+
+//  Bring view up to date with the keys under prefix in one round trip
+//  (SINCE): the changes since view->seq, or (reset, or the store's choice
+//  after a gap) every key under prefix. 0, or -1 with errno; a view that
+//  could not take the reply in full is marked invalid, to be filled again.
 static int
-s_view_apply_frames (zp_state_t *view, zframe_t *key, zframe_t *value)
+s_view_load (zp_state_t *self, zp_state_t *view, const char *prefix, bool reset)
 {
-    char name [ZP_KEY_MAX + 1];
-    size_t size = zframe_size (key);
-    if (!zp__key_valid ((const char *) zframe_data (key), size))
-        return zp__fail (EPROTO, -1);
-    memcpy (name, zframe_data (key), size);
-    name [size] = 0;
-    zchunk_t *chunk = value? zchunk_new (zframe_data (value), zframe_size (value)): NULL;
-    if (value && !chunk)
-        return zp__fail (ENOMEM, -1);
-    s_view_apply (view, name, &chunk);
-    return 0;
+    zp_part_t part = { prefix, strlen (prefix) };
+    if (s_call (self, ZP_CMD_SINCE, reset? ZP_FLAG_RESET: 0, view->seq, &part, 1,
+                zp__deadline (self->timeout), ENOTCONN) < 0)
+        return -1;
+    if (self->answer.flags & ZP_FLAG_RESET)
+        zhashx_purge (view->view);
+    //  One frame of SET and DELETE operations, as a TXN request's
+    zframe_t *frame = s_reply_frame (self, 0);
+    const byte *cursor = frame? zframe_data (frame): NULL;
+    const byte *end = frame? cursor + zframe_size (frame): NULL;
+    zp_txn_op_t op;
+    int rc;
+    while ((rc = zp__txn_next (&cursor, end, &op)) == 1) {
+        char key [ZP_KEY_MAX + 1];
+        memcpy (key, op.key, op.key_size);
+        key [op.key_size] = 0;
+        zchunk_t *value = op.op == ZP_TXN_SET? zchunk_new (op.value, op.size): NULL;
+        if (op.op != ZP_TXN_SET && op.op != ZP_TXN_DELETE)
+            rc = zp__fail (EPROTO, -1);
+        else
+        if (op.op == ZP_TXN_SET && !value)
+            rc = zp__fail (ENOMEM, -1);
+        if (rc < 0)
+            break;
+        s_view_apply (view, key, &value);
+    }
+    if (rc < 0 && errno != ENOMEM)
+        errno = EPROTO;
+    view->seq = rc == 0? self->answer.seq: VIEW_INVALID;
+    return rc;
 }
 
 zp_state_t *
@@ -887,19 +913,11 @@ zp_state_snapshot (zp_state_t *self, const char *prefix)
             else
                 rc = zp__fail (ENOMEM, -1);
         }
+        view->seq = self->seq;
     }
-    else {
+    else
         //  One round trip: every key and value under prefix, at one seq
-        zp_part_t part = { prefix, prefix_size };
-        rc = s_request (self, ZP_CMD_DUMP, 0, &part, 1);
-        zframe_t *key = rc == 0? zmsg_first (self->reply): NULL;
-        while (key && rc == 0) {
-            zframe_t *value = zmsg_next (self->reply);
-            rc = value? s_view_apply_frames (view, key, value): zp__fail (EPROTO, -1);
-            key = zmsg_next (self->reply);
-        }
-    }
-    view->seq = self->view? self->seq: self->answer.seq;
+        rc = s_view_load (self, view, prefix, true);
     if (rc < 0) {
         int saved = errno;
         zp_state_destroy (&view);
@@ -912,45 +930,16 @@ zp_state_snapshot (zp_state_t *self, const char *prefix)
 //  --------------------------------------------------------------------------
 //  Replicas
 
-//  A replica's seq when its copy is not to be trusted: the store, asked for
-//  the changes since a seq it has not reached, answers with all of them
-#define REPLICA_INVALID     UINT64_MAX
+//  After this many reads in a row that found the replica behind the store,
+//  the replica steps aside: reads go to the store as without one (a plain
+//  read costs a little less than bringing the copy up to date), and one in
+//  this many brings it up to date, to see whether it pays again
+#define REPLICA_MISSES      8
 
-//  Bring the replica up to date in one round trip: the changes under its
-//  prefix since its seq, or (reset, or the store's choice after a gap) all
-//  the keys under it. 0, or -1 with errno; a copy that could not take the
-//  reply in full is invalid, and filled again at the next read.
-static int
-s_replica_update (zp_state_t *self, bool reset)
-{
-    zp_state_t *replica = self->replica;
-    zp_part_t part = { self->replica_prefix, strlen (self->replica_prefix) };
-    if (s_call (self, ZP_CMD_SINCE, reset? ZP_FLAG_RESET: 0, replica->seq, &part, 1,
-                zp__deadline (self->timeout), ENOTCONN) < 0)
-        return -1;
-    if (self->answer.flags & ZP_FLAG_RESET)
-        zhashx_purge (replica->view);
-    int rc = 0;
-    //  Entries: kind, key [, value]
-    zframe_t *kind = zmsg_first (self->reply);
-    while (kind && rc == 0) {
-        bool set = zframe_size (kind) == 1 && *zframe_data (kind) == ZP_SINCE_SET;
-        bool deleted = zframe_size (kind) == 1 && *zframe_data (kind) == ZP_SINCE_DELETE;
-        zframe_t *key = zmsg_next (self->reply);
-        zframe_t *value = set? zmsg_next (self->reply): NULL;
-        if (!key || (!set && !deleted) || (set && !value))
-            rc = zp__fail (EPROTO, -1);
-        else
-            rc = s_view_apply_frames (replica, key, value);
-        kind = zmsg_next (self->reply);
-    }
-    replica->seq = rc == 0? self->answer.seq: REPLICA_INVALID;
-    return rc;
-}
-
-//  A read of key on self: 0 when the replica does not hold key's prefix;
-//  1 when it does and is up to date (read from self->replica); -1 with
-//  errno when it could not be brought up to date
+//  A read of key on self: 0 when the replica does not hold key's prefix, or
+//  steps aside (read from the store); 1 when it holds it and is up to date
+//  (read from self->replica); -1 with errno when it could not be brought up
+//  to date
 static int
 s_replica_read (zp_state_t *self, const char *key)
 {
@@ -960,9 +949,13 @@ s_replica_read (zp_state_t *self, const char *key)
     //  The store publishes its seq before it answers a write: a write that
     //  returned anywhere before this read began shows here
     if (self->shared
-    &&  __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE) == self->replica->seq)
+    &&  __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE) == self->replica->seq) {
+        self->replica_misses = 0;
         return 1;
-    return s_replica_update (self, false) < 0? -1: 1;
+    }
+    if (++self->replica_misses > REPLICA_MISSES && self->replica_misses % REPLICA_MISSES)
+        return 0;
+    return s_view_load (self, self->replica, self->replica_prefix, false) < 0? -1: 1;
 }
 
 int
@@ -984,7 +977,8 @@ zp_state_replicate (zp_state_t *self, const char *prefix)
     free (self->replica_prefix);
     self->replica = replica;
     self->replica_prefix = copy;
-    if (s_replica_update (self, true) < 0) {
+    self->replica_misses = 0;
+    if (s_view_load (self, self->replica, self->replica_prefix, true) < 0) {
         int saved = errno;
         zp_state_destroy (&self->replica);
         zstr_free (&self->replica_prefix);

@@ -953,29 +953,15 @@ s_txn (self_t *self, peer_t *peer, const zp_request_t *request)
     s_batch_free (&batch);
 }
 
-//  SINCE: bring a replica up to date. The keys under the prefix that
-//  changed since the request's seq, each with its value now (or deleted);
-//  or, when asked (FLAG_RESET) or when the log no longer reaches back that
-//  far, every key under the prefix, flagged RESET. Either way the reply is
-//  the state under the prefix at the store's seq, whole.
-static void
-s_since (self_t *self, peer_t *peer, const zp_request_t *request)
+//  Walk the entries of a SINCE reply: from the map on a reset, else from
+//  the log, where only a key's last change counts. Encodes them at buffer
+//  as SET and DELETE operations; with buffer NULL, only adds up their size.
+static size_t
+s_since_walk (self_t *self, const zp_part_t *prefix, uint64_t since, bool reset, byte *buffer)
 {
-    const char *prefix = (const char *) request->prefix.data;
-    size_t prefix_size = request->prefix.size;
-    uint64_t since = request->header.seq;
-    bool reset = (request->header.flags & ZP_FLAG_RESET) || since > self->seq
-              || (since < self->seq && since + 1 < self->log_oldest);
-    static const byte kinds [] = { ZP_SINCE_SET, ZP_SINCE_DELETE };
-    //  On the stack while few keys changed (the common case), else grown
-    zp_part_t stack [48];
-    size_t max = sizeof stack / sizeof stack [0];
-    zp_part_t *parts = stack;
-    size_t nparts = 0;
+    size_t size = 0;
     uint64_t seq = since;
     while (true) {
-        //  The next entry: from the map on a reset, else from the log, where
-        //  only a key's last change counts
         zp_change_t *change;
         if (reset)
             change = (zp_change_t *) (seq++ == since? zhashx_first (self->map)
@@ -984,37 +970,49 @@ s_since (self_t *self, peer_t *peer, const zp_request_t *request)
             change = ++seq <= self->seq? self->log [seq & self->log_mask]: NULL;
         if (!change)
             break;
-        if (change->key_size < prefix_size || memcmp (change->key, prefix, prefix_size) != 0)
+        if (change->key_size < prefix->size
+        ||  memcmp (change->key, prefix->data, prefix->size) != 0)
             continue;
         zp_change_t *now = reset? change: (zp_change_t *) zhashx_lookup (self->map, change->key);
         if (change->deleted? now != NULL: now != change)
             continue;
-        if (nparts + 3 > max) {
-            max *= 2;
-            zp_part_t *grown = (zp_part_t *) realloc (parts == stack? NULL: parts,
-                                                      max * sizeof (zp_part_t));
-            if (!grown) {
-                if (parts != stack)
-                    free (parts);
-                s_reply_status (self, peer, request, ZP_STATUS_TOO_LARGE);
-                return;
-            }
-            if (parts == stack)
-                memcpy (grown, stack, nparts * sizeof (zp_part_t));
-            parts = grown;
-        }
-        parts [nparts++] = (zp_part_t) { &kinds [change->deleted], 1 };
-        parts [nparts++] = (zp_part_t) { change->key, change->key_size };
-        if (!change->deleted)
-            parts [nparts++] = (zp_part_t) { change->value, change->size };
+        int op = change->deleted? ZP_TXN_DELETE: ZP_TXN_SET;
+        if (buffer)
+            zp__txn_put (buffer + size, op, change->key, change->key_size, change->value,
+                         change->size);
+        size += zp__txn_op_size (op, change->key_size, change->size);
     }
+    return size;
+}
+
+//  SINCE: bring a replica up to date. The keys under the prefix that
+//  changed since the request's seq, each with its value now (or deleted);
+//  or, when asked (FLAG_RESET) or when the log no longer reaches back that
+//  far, every key under the prefix, flagged RESET. Either way the reply is
+//  the state under the prefix at the store's seq, whole.
+static void
+s_since (self_t *self, peer_t *peer, const zp_request_t *request)
+{
+    uint64_t since = request->header.seq;
+    bool reset = (request->header.flags & ZP_FLAG_RESET) || since > self->seq
+              || (since < self->seq && since + 1 < self->log_oldest);
+    //  One frame: on the stack while small (the common case)
+    byte stack [4096];
+    size_t size = s_since_walk (self, &request->prefix, since, reset, NULL);
+    byte *buffer = size <= sizeof stack? stack: (byte *) malloc (size);
+    if (!buffer) {
+        s_reply_status (self, peer, request, ZP_STATUS_TOO_LARGE);
+        return;
+    }
+    s_since_walk (self, &request->prefix, since, reset, buffer);
     zp_header_t header = request->header;
     header.status = ZP_STATUS_OK;
     header.flags = reset? ZP_FLAG_RESET: 0;
     header.seq = self->seq;
-    s_peer_send (self, peer, &header, parts, nparts);
-    if (parts != stack)
-        free (parts);
+    zp_part_t part = { buffer, size };
+    s_peer_send (self, peer, &header, &part, size? 1: 0);
+    if (buffer != stack)
+        free (buffer);
 }
 
 //  The keys under a prefix, sorted

@@ -56,12 +56,11 @@ zp_txn_destroy (zp_txn_t **self_p)
 
 
 //  --------------------------------------------------------------------------
-//  Append one operation: op, key, then size bytes of data (a value with its
-//  length when op takes one, else a delta). The batch is unchanged on error.
+//  Append one operation: op, key, then size bytes of data (a value, or for
+//  INCR the encoded delta). The batch is unchanged on error.
 
 static int
-s_add (zp_txn_t *self, int op, const char *key, const void *data, size_t size,
-       bool with_length)
+s_add (zp_txn_t *self, int op, const char *key, const void *data, size_t size)
 {
     if (!self || !key)
         return zp__fail (EINVAL, -1);
@@ -70,7 +69,7 @@ s_add (zp_txn_t *self, int op, const char *key, const void *data, size_t size,
         return zp__fail (EINVAL, -1);
     if (size > ZP_VALUE_MAX)
         return zp__fail (EMSGSIZE, -1);
-    size_t needed = self->size + 2 + key_size + (with_length? 4: 0) + size;
+    size_t needed = self->size + zp__txn_op_size (op, key_size, size);
     if (needed > self->max) {
         size_t max = self->max? self->max * 2: 256;
         while (max < needed)
@@ -81,17 +80,7 @@ s_add (zp_txn_t *self, int op, const char *key, const void *data, size_t size,
         self->ops = ops;
         self->max = max;
     }
-    byte *cursor = self->ops + self->size;
-    *cursor++ = (byte) op;
-    *cursor++ = (byte) key_size;
-    memcpy (cursor, key, key_size);
-    cursor += key_size;
-    if (with_length) {
-        for (int shift = 24; shift >= 0; shift -= 8)
-            *cursor++ = (byte) (size >> shift);
-    }
-    if (size)
-        memcpy (cursor, data, size);
+    zp__txn_put (self->ops + self->size, op, key, key_size, data, size);
     self->size = needed;
     self->count++;
     return 0;
@@ -104,7 +93,7 @@ s_add (zp_txn_t *self, int op, const char *key, const void *data, size_t size,
 int
 zp_txn_set_bytes (zp_txn_t *self, const char *key, const void *data, size_t size)
 {
-    return s_add (self, ZP_TXN_SET, key, data, size, true);
+    return s_add (self, ZP_TXN_SET, key, data, size);
 }
 
 int
@@ -118,7 +107,7 @@ zp_txn_set_str (zp_txn_t *self, const char *key, const char *value)
 int
 zp_txn_delete (zp_txn_t *self, const char *key)
 {
-    return s_add (self, ZP_TXN_DELETE, key, NULL, 0, false);
+    return s_add (self, ZP_TXN_DELETE, key, NULL, 0);
 }
 
 int
@@ -134,7 +123,7 @@ zp_txn_incr (zp_txn_t *self, const char *key, int64_t delta, int64_t *result)
     }
     byte encoded [8];
     zp__put_uint64 (encoded, (uint64_t) delta);
-    if (s_add (self, ZP_TXN_INCR, key, encoded, sizeof encoded, false) < 0)
+    if (s_add (self, ZP_TXN_INCR, key, encoded, sizeof encoded) < 0)
         return -1;
     self->results [self->incrs++] = result;
     return 0;
@@ -144,8 +133,8 @@ int
 zp_txn_require_str (zp_txn_t *self, const char *key, const char *value)
 {
     if (value)
-        return s_add (self, ZP_TXN_REQUIRE, key, value, strlen (value), true);
-    return s_add (self, ZP_TXN_REQUIRE_ABSENT, key, NULL, 0, false);
+        return s_add (self, ZP_TXN_REQUIRE, key, value, strlen (value));
+    return s_add (self, ZP_TXN_REQUIRE_ABSENT, key, NULL, 0);
 }
 
 

@@ -2041,9 +2041,10 @@ s_bench_load (void)
 //  --------------------------------------------------------------------------
 //  Batches, snapshots and replicas
 //  replica_get_rt: a worker's get of an unchanged key through its replica,
-//  ratio to get_rt (replica_get_speedup: the inverse). stale_get_rt, replica_stale_get_rt: a worker's get
-//  right after another handle set the key, without and with a replica (its
-//  worst case: every read brings it up to date), ratio replica to plain.
+//  ratio to get_rt (replica_get_speedup: the inverse). stale_get_rt,
+//  replica_stale_get_rt: a worker's get right after another handle set the
+//  key, without and with a replica (its worst case: every read brings it up
+//  to date), interleaved, ratio replica to plain.
 //  txn_incr_ops_8: 8 workers committing batches of 16 incr on one key,
 //  counted per incr. snapshot_10k_ms: a snapshot of 10,000 keys of 32-byte
 //  values; snapshot_10k_wire_bytes: its payload on the wire;
@@ -2051,59 +2052,67 @@ s_bench_load (void)
 //  holds the same).
 
 #define REPLICA_KEY     "bench/rep/key"
+#define PLAIN_KEY       "bench/plain/key"
 #define TXN_BATCH       16
 #define TXN_EACH        (TXN_BATCH * 1000)  //  incr by each of INCR_WORKERS
 #define SNAP_KEYS       10000
 #define SNAP_ROUNDS     20
 
-//  Time rounds gets of REPLICA_KEY on reader, each after a set of it on
-//  writer when writer is not NULL; the median in *median. 0, or -1 with errno
+//  One timed get of key on reader, after a set of it to round on writer
+//  (writer NULL: no set); its ns in *sample. 0, or -1 with errno
 static int
-s_time_gets (zp_state_t *reader, zp_state_t *writer, uint64_t *samples, uint64_t *median)
+s_time_get (zp_state_t *reader, zp_state_t *writer, const char *key, int round,
+            uint64_t *sample)
 {
-    for (int round = 0; round < RT_WARMUP + RT_ROUNDS; round++) {
-        if (writer && zp_state_set_int (writer, REPLICA_KEY, round) < 0)
-            return -1;
-        uint64_t start = s_now_ns ();
-        char *value = zp_state_get_str (reader, REPLICA_KEY);
-        uint64_t end = s_now_ns ();
-        if (!value)
-            return -1;
-        bool right = !writer || atoi (value) == round;
-        free (value);
-        if (!right)
-            return errno = EPROTO, -1;
-        if (round >= RT_WARMUP)
-            samples [round - RT_WARMUP] = end - start;
-    }
-    *median = s_median_ns (samples, RT_ROUNDS);
-    return 0;
+    if (writer && zp_state_set_int (writer, key, round) < 0)
+        return -1;
+    uint64_t start = s_now_ns ();
+    char *value = zp_state_get_str (reader, key);
+    *sample = s_now_ns () - start;
+    if (!value)
+        return -1;
+    bool right = !writer || atoi (value) == round;
+    free (value);
+    return right? 0: (errno = EPROTO, -1);
 }
 
+//  The worker's handle keeps a replica of "bench/rep/". Reads of an
+//  unchanged key of it; then, interleaved round by round so that both see
+//  the same machine, a read of a key outside it (a plain get) and a read of
+//  a key in it (the replica must catch up), each right after another
+//  handle's set of that key
 static void
 s_replica_worker (zp_worker_t *worker, void *args)
 {
     zp_state_t *state = zp_worker_state (worker);
     zp_state_t *writer = zp_state_connect ((const char *) args, NULL);
-    uint64_t *samples = (uint64_t *) malloc (RT_ROUNDS * sizeof (uint64_t));
-    uint64_t stale = 0, replica_stale = 0, replica = 0;
+    uint64_t *samples [3] = {
+        (uint64_t *) malloc (RT_ROUNDS * sizeof (uint64_t)),
+        (uint64_t *) malloc (RT_ROUNDS * sizeof (uint64_t)),
+        (uint64_t *) malloc (RT_ROUNDS * sizeof (uint64_t))
+    };
+    const char *whats [3] = { "replica", "stale", "replica_stale" };
     errno = 0;
-    int err = 0;
-    if (!writer || !samples
-    ||  s_time_gets (state, writer, samples, &stale) < 0
-    ||  zp_state_replicate (state, "bench/rep/") < 0
-    ||  s_time_gets (state, writer, samples, &replica_stale) < 0
-    ||  s_time_gets (state, NULL, samples, &replica) < 0)
-        err = errno? errno: ENOMEM;
-    zp_state_destroy (&writer);
-    free (samples);
-    if (err) {
-        s_put_error (state, "replica", err);
-        return;
+    int rc = writer && samples [0] && samples [1] && samples [2]
+          && zp_state_replicate (state, "bench/rep/") == 0? 0: -1;
+    for (int round = 0; round < RT_WARMUP + RT_ROUNDS && rc == 0; round++) {
+        uint64_t sample [3];
+        rc = s_time_get (state, NULL, REPLICA_KEY, 0, &sample [0]) == 0
+          && s_time_get (state, writer, PLAIN_KEY, round, &sample [1]) == 0
+          && s_time_get (state, writer, REPLICA_KEY, round, &sample [2]) == 0? 0: -1;
+        for (int index = 0; index < 3 && round >= RT_WARMUP; index++)
+            samples [index][round - RT_WARMUP] = sample [index];
     }
-    s_put (state, "replica", "stale", (int64_t) stale);
-    s_put (state, "replica", "replica_stale", (int64_t) replica_stale);
-    s_put (state, "replica", "replica", (int64_t) replica);
+    int err = rc < 0? (errno? errno: ENOMEM): 0;
+    zp_state_destroy (&writer);
+    if (err)
+        s_put_error (state, "replica", err);
+    for (int index = 0; index < 3; index++) {
+        if (!err)
+            s_put (state, "replica", whats [index],
+                   (int64_t) s_median_ns (samples [index], RT_ROUNDS));
+        free (samples [index]);
+    }
 }
 
 static void
@@ -2163,9 +2172,10 @@ s_bench_snapshot (zp_ctx_t *ctx)
     zp_state_t *state = zp_ctx_state (ctx);
     zp_txn_t *txn = zp_txn_new (state);
     uint64_t *samples = (uint64_t *) malloc (SNAP_ROUNDS * sizeof (uint64_t));
-    //  The reply's header, then a key and a value per key, each frame with
-    //  ZMTP's 2 bytes of framing
-    size_t wire = 16 + 2;
+    //  The reply: its header frame, then one long frame holding, per key,
+    //  an operation byte, the key's size, the key, the value's size and the
+    //  value (doc/PROTOCOL.md, SINCE); ZMTP frames 2 and 9 bytes of framing
+    size_t wire = 2 + 16 + 9;
     int rc = txn && samples? 0: -1;
     for (int index = 0; index < SNAP_KEYS && rc == 0; index++) {
         char key [32];
@@ -2173,7 +2183,7 @@ s_bench_snapshot (zp_ctx_t *ctx)
         rc = zp_txn_set_str (txn, key, SMALL_VALUE SMALL_VALUE);
         if (rc == 0 && (index + 1) % 1000 == 0)
             rc = zp_txn_commit (txn);
-        wire += 2 + strlen (key) + 2 + 2 * strlen (SMALL_VALUE);
+        wire += 2 + strlen (key) + 4 + 2 * strlen (SMALL_VALUE);
     }
     zp_state_t *view = NULL;
     for (int round = 0; round < SNAP_ROUNDS && rc == 0; round++) {
