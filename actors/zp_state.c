@@ -50,7 +50,6 @@ struct _zp_state_t {
     zp_shared_t *shared;        //  The store's published seq, or NULL
     zp_state_t *replica;        //  A view of the keys under replica_prefix, or NULL
     char *replica_prefix;       //  The keys the replica copies
-    uint32_t replica_misses;    //  Reads in a row that found the replica behind
 };
 
 
@@ -930,16 +929,9 @@ zp_state_snapshot (zp_state_t *self, const char *prefix)
 //  --------------------------------------------------------------------------
 //  Replicas
 
-//  After this many reads in a row that found the replica behind the store,
-//  the replica steps aside: reads go to the store as without one (a plain
-//  read costs a little less than bringing the copy up to date), and one in
-//  this many brings it up to date, to see whether it pays again
-#define REPLICA_MISSES      8
-
-//  A read of key on self: 0 when the replica does not hold key's prefix, or
-//  steps aside (read from the store); 1 when it holds it and is up to date
-//  (read from self->replica); -1 with errno when it could not be brought up
-//  to date
+//  A read of key on self: 0 when the replica does not hold key's prefix;
+//  1 when it does and is up to date (read from self->replica); -1 with
+//  errno when it could not be brought up to date
 static int
 s_replica_read (zp_state_t *self, const char *key)
 {
@@ -949,12 +941,8 @@ s_replica_read (zp_state_t *self, const char *key)
     //  The store publishes its seq before it answers a write: a write that
     //  returned anywhere before this read began shows here
     if (self->shared
-    &&  __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE) == self->replica->seq) {
-        self->replica_misses = 0;
+    &&  __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE) == self->replica->seq)
         return 1;
-    }
-    if (++self->replica_misses > REPLICA_MISSES && self->replica_misses % REPLICA_MISSES)
-        return 0;
     return s_view_load (self, self->replica, self->replica_prefix, false) < 0? -1: 1;
 }
 
@@ -977,7 +965,6 @@ zp_state_replicate (zp_state_t *self, const char *prefix)
     free (self->replica_prefix);
     self->replica = replica;
     self->replica_prefix = copy;
-    self->replica_misses = 0;
     if (s_view_load (self, self->replica, self->replica_prefix, true) < 0) {
         int saved = errno;
         zp_state_destroy (&self->replica);

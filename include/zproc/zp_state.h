@@ -199,9 +199,7 @@ zp_state_t *
 //  zp_worker_state); any other handle (zp_state_connect, other hosts) has
 //  none, and pays one round trip per read, still correct. A change
 //  anywhere in the store, under prefix or not, costs the next read of the
-//  replica that round trip. When 8 reads in a row found the replica behind
-//  (every read follows a write), reads go to the store as plain gets, and
-//  one in 8 brings the replica up to date to see whether it pays again. Writes through the handle go to the store as
+//  replica that round trip. Writes through the handle go to the store as
 //  always. Calling it again replaces the prefix; the replica lives as long
 //  as the handle. Memory: a copy of every key and value under prefix, plus
 //  about 160 bytes per key (doc/RATIONALE.md). Returns 0 (the replica is
