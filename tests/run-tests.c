@@ -19,7 +19,9 @@
 
     Output: one line per test ("ok 1 - name (12 ms)" or "not ok 2 - name:
     reason"), the captured output of each failed test, and last the line
-    "N passed, N failed". Exit status 0 only when none failed.
+    "N passed, N failed", followed by ", N skipped" when a test could not
+    run here (it returned TEST_SKIP: "ok 3 - name # SKIP why", in TAP's
+    words). Exit status 0 only when none failed.
     =========================================================================
 */
 
@@ -447,6 +449,7 @@ s_run_here (const char *name)
 
 typedef struct {
     bool passed;                //  Did the test pass?
+    bool skipped;               //  Could it not run here (TEST_SKIP)?
     char reason [512];          //  Why not
     int64_t elapsed;            //  Milliseconds from fork to exit
     char *output;               //  Captured stdout and stderr (tail)
@@ -779,6 +782,14 @@ s_run_isolated (test_entry_t *entry, const char *exe, result_t *result)
                       strsignal (WTERMSIG (status)));
     }
     else
+    if (code == TEST_SKIP && drained) {
+        //  Its reason: the "SKIP: ..." line it printed
+        const char *why = strstr (result->output, "SKIP: ");
+        snprintf (result->reason, sizeof (result->reason), "%.*s",
+                  why? (int) strcspn (why + 6, "\n"): 0, why? why + 6: "");
+        result->skipped = true;
+    }
+    else
     if (code == 99 && s_valgrind ())
         snprintf (result->reason, sizeof (result->reason),
                   "valgrind reported errors (exit code 99)");
@@ -888,10 +899,16 @@ main (int argc, char *argv [])
 
     printf ("1..%zu\n", count);
     fflush (stdout);
-    size_t passed = 0, failed = 0, index;
+    size_t passed = 0, failed = 0, skipped = 0, index;
     for (index = 0; index < count; index++) {
         result_t result;
         s_run_isolated (selected [index], exe, &result);
+        if (result.skipped) {
+            skipped++;
+            printf ("ok %zu - %s # SKIP %s\n", index + 1, selected [index]->name,
+                    result.reason);
+        }
+        else
         if (result.passed) {
             passed++;
             printf ("ok %zu - %s (%lld ms)\n", index + 1, selected [index]->name,
@@ -911,7 +928,10 @@ main (int argc, char *argv [])
     }
     free (selected);
     (void) s_current;
-    printf ("%zu passed, %zu failed\n", passed, failed);
+    if (skipped)
+        printf ("%zu passed, %zu failed, %zu skipped\n", passed, failed, skipped);
+    else
+        printf ("%zu passed, %zu failed\n", passed, failed);
     fflush (stdout);
     return failed == 0? 0: 1;
 }

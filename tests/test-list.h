@@ -219,6 +219,8 @@ TEST_DECLARE (docs_environment)
 TEST_DECLARE (docs_versions)
 //  test-info.c
 TEST_DECLARE (info_fields)
+//  test-pyclient.c
+TEST_DECLARE (pyclient_protocol)
 
 TEST_LIST_START
     TEST_ENTRY (ctx_new_destroy, 10000)
@@ -409,6 +411,7 @@ TEST_LIST_START
     TEST_ENTRY (docs_environment, 10000)
     TEST_ENTRY (docs_versions, 10000)
     TEST_ENTRY (info_fields, 20000)
+    TEST_ENTRY (pyclient_protocol, 120000)
 TEST_LIST_END
 
 #endif
