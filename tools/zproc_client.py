@@ -176,29 +176,66 @@ class Store:
                     zip(frames[0::2], frames[1::2]))
 
     def since(self, prefix, seq, reset=False):
-        """(reset, {key: value or None}, seq)"""
+        """(reset, {key: value or None}, seq): one frame (or none) of
+        operations encoded as TXN's, S key value and D key only (3.4)"""
         reply = self.call(SINCE, [prefix], RESET if reset else 0, seq)
-        entries, frames = {}, list(reply.frames)
-        while frames:
-            kind, key = frames.pop(0), frames.pop(0)
-            entries[key] = frames.pop(0) if kind == b"S" else None
+        entries = {}
+        for operation in decode_operations(reply.frames[0] if reply.frames else b""):
+            if operation[0] not in ("S", "D"):
+                raise ValueError("SINCE: operation %r" % operation[0])
+            entries[operation[1]] = operation[2] if operation[0] == "S" else None
         return bool(reply.flags & RESET), entries, reply.seq
 
     def txn(self, operations):
         """operations: ("S", key, value), ("D", key), ("I", key, delta),
-        ("R", key, value), ("A", key); the INCR results"""
-        frame = b""
-        for operation in operations:
-            kind, key = operation[0], operation[1]
-            frame += kind.encode() + bytes([len(key)]) + key
-            if kind in ("S", "R"):
-                frame += struct.pack(">I", len(operation[2])) + operation[2]
-            elif kind == "I":
-                frame += int64(operation[2])
-        reply = self.call(TXN, [frame])
+        ("R", key, value), ("A", key); the INCR results and the reply's seq"""
+        reply = self.call(TXN, [encode_operations(operations)])
         results = reply.frames[0] if reply.frames else b""
         return [struct.unpack(">q", results[index:index + 8])[0]
                 for index in range(0, len(results), 8)], reply.seq
+
+
+def encode_operations(operations):
+    """A TXN frame (3.3): per operation, its letter, the key's size (1
+    byte), the key, then a value (4-byte big-endian size, bytes) for S and
+    R, a delta (8 bytes) for I"""
+    frame = b""
+    for operation in operations:
+        kind, key = operation[0], operation[1]
+        frame += kind.encode() + bytes([len(key)]) + key
+        if kind in ("S", "R"):
+            frame += struct.pack(">I", len(operation[2])) + operation[2]
+        elif kind == "I":
+            frame += int64(operation[2])
+    return frame
+
+
+def decode_operations(frame):
+    """The operations of a TXN-encoded frame, as encode_operations takes
+    them; ValueError when it does not parse to its last byte"""
+    operations, at = [], 0
+    while at < len(frame):
+        if len(frame) - at < 2:
+            raise ValueError("truncated operation")
+        kind, size = chr(frame[at]), frame[at + 1]
+        key, at = frame[at + 2:at + 2 + size], at + 2 + size
+        if size == 0 or len(key) != size:
+            raise ValueError("bad key")
+        if kind in ("S", "R"):
+            (length,) = struct.unpack(">I", frame[at:at + 4])
+            value, at = frame[at + 4:at + 4 + length], at + 4 + length
+            if len(value) != length:
+                raise ValueError("truncated value")
+            operations.append((kind, key, value))
+        elif kind == "I":
+            (delta,) = struct.unpack(">q", frame[at:at + 8])
+            operations.append((kind, key, delta))
+            at += 8
+        elif kind in ("D", "A"):
+            operations.append((kind, key))
+        else:
+            raise ValueError("unknown operation %r" % kind)
+    return operations
 
 
 class Watch:
@@ -427,6 +464,8 @@ def check(endpoint, mailbox=None):
     results, last = store.txn([("S", b"t/e", b"")])
     expect(results == [], "TXN without INCR: no result frame")
     expect(status_of(store, TXN, [b"Z\x01k"])[0] == "PROTOCOL", "TXN: an unknown operation")
+    expect(status_of(store, TXN, [b"S\x01k\x00\x00\x00\x05ab"])[0] == "PROTOCOL",
+           "TXN: a truncated value")
 
     #   SINCE
     base = store.hello()
@@ -438,6 +477,9 @@ def check(endpoint, mailbox=None):
            "SINCE: each key changed since, with its value now (D: deleted)")
     reset, entries, seq = store.since(b"r/", 0, reset=True)
     expect(reset and entries == {b"r/y": b"2"}, "SINCE with RESET: every key")
+    status, reply = status_of(store, SINCE, [b"nothing/"], seq=store.hello())
+    expect(status == "OK" and reply.frames == [] and not reply.flags & RESET,
+           "SINCE with nothing to say: no frame")
     reset, entries, seq = store.since(b"r/", 0)
     expect(reset, "SINCE from a seq the log no longer reaches: RESET")
 
