@@ -33,7 +33,7 @@ typedef struct {
     zsock_t *push;              //  Connected to the box
     bool grants;                //  Carries our grants, which need not outlive us
     size_t in_flight;           //  Counted messages sent and not granted back
-    ino_t inode;                //  The box's socket file: a new one, a new receiver
+    uint64_t bound;             //  Which binding of the box: a new one, a new receiver
 } peer_t;
 
 struct _zp_worker_t {
@@ -199,12 +199,17 @@ s_box_recv (zsock_t *box, envelope_t *envelope)
     return msg;
 }
 
-//  The inode of a box's socket file, 0 when it is not bound
-static ino_t
-s_inode (const char *path)
+//  Which binding of a box this is, from its socket file (inode and change
+//  time: a box bound anew is a new file); 0 when it is not bound
+static uint64_t
+s_binding (const char *path)
 {
     struct stat info;
-    return path && stat (path, &info) == 0? info.st_ino: 0;
+    if (!path || stat (path, &info) != 0)
+        return 0;
+    uint64_t binding = (uint64_t) info.st_ino * 1000000007u
+                     ^ ((uint64_t) info.st_ctim.tv_sec * 1000000000u + info.st_ctim.tv_nsec);
+    return binding? binding: 1;
 }
 
 static void
@@ -236,7 +241,7 @@ s_settle_mail (zp_worker_t *self)
     int linger = zp__state_timeout (self->state);
     for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
          peer = (peer_t *) zhashx_next (self->peers)) {
-        bool alive = !peer->grants && s_inode (peer->path);
+        bool alive = !peer->grants && s_binding (peer->path);
         zsock_set_linger (peer->push, alive? linger: 0);
     }
 }
@@ -371,6 +376,36 @@ zp__worker_keys (zp_worker_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  Is worker `to` there to take a message? 0 when its mailbox is bound, or
+//  when it is registered or (re)starting and will bind it; else -1 with
+//  ENOENT (no such worker) or ESRCH (it has exited).
+
+static int
+s_check_peer (zp_worker_t *self, const char *to)
+{
+    char *path = zp__mailbox_path (self->dir, MAILBOX, to);
+    bool bound = path && access (path, F_OK) == 0;
+    zstr_free (&path);
+    if (bound)
+        return 0;
+    char *key = zsys_sprintf ("%s%s/status", ZP_PROC_PREFIX, to);
+    char *status = key? zp_state_get_str (self->state, key): NULL;
+    int rc = 0;
+    if (!status)
+        rc = zp__fail (errno == ENOENT? ENOENT: errno, -1);
+    else
+    //  A running worker has bound its mailbox: without one it has died, and
+    //  the notice is on its way
+    if (streq (status, "exited") || streq (status, "killed") || streq (status, "failed")
+    ||  streq (status, "running"))
+        rc = zp__fail (ESRCH, -1);
+    zstr_free (&status);
+    zstr_free (&key);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Credit: a sender has at most ZP_MAILBOX_BOUND messages in flight towards
 //  a mailbox; the receiver grants them back, a batch at a time, on the
 //  sender's reply box
@@ -385,7 +420,7 @@ s_peer (zp_worker_t *self, const char *box, const char *to, bool grants)
     if (key && !peer && (peer = (peer_t *) zmalloc (sizeof (peer_t)))) {
         peer->grants = grants;
         peer->path = zp__mailbox_path (self->dir, box, to);
-        peer->inode = s_inode (peer->path);
+        peer->bound = s_binding (peer->path);
         peer->push = peer->path? zp__mailbox_connect (self->dir, box, to, self->keys): NULL;
         if (peer->push)
             zhashx_insert (self->peers, key, peer);
@@ -401,9 +436,12 @@ s_peer (zp_worker_t *self, const char *box, const char *to, bool grants)
 static int
 s_grant (zp_worker_t *self, const char *sender, uintptr_t count)
 {
-    peer_t *peer = s_peer (self, REPLY_BOX, sender, true);
-    if (peer && !s_inode (peer->path))
+    char *path = zp__mailbox_path (self->dir, REPLY_BOX, sender);
+    bool gone = !s_binding (path);
+    zstr_free (&path);
+    if (gone)
         return 0;
+    peer_t *peer = s_peer (self, REPLY_BOX, sender, true);
     zmsg_t *grant = zmsg_new ();
     int rc = peer && grant? zp__mailbox_send (peer->push, self->name, ZP_MAIL_CREDIT, 0,
                                               (uint32_t) count, &grant, 0): -1;
@@ -443,19 +481,23 @@ s_replies_recv (zp_worker_t *self, envelope_t *envelope)
     return msg;
 }
 
-//  Wait until we may send one more message to peer, a mailbox. 0, or -1
-//  with EAGAIN (no credit came before deadline) or EINTR.
+//  Wait until we may send one more message to peer, the mailbox of worker
+//  to. 0, or -1 with EAGAIN (no credit came before deadline), ESRCH (the
+//  receiver exited meanwhile) or EINTR.
 static int
-s_await_credit (zp_worker_t *self, peer_t *peer, int64_t deadline)
+s_await_credit (zp_worker_t *self, peer_t *peer, const char *to, int64_t deadline)
 {
     void *replies = zsock_resolve (self->replies);
     while (peer->in_flight >= ZP_MAILBOX_BOUND) {
         //  A receiver that bound its mailbox anew (restarted) owes us
-        //  nothing: what we sent its predecessor died with it
-        ino_t inode = s_inode (peer->path);
-        if (inode && peer->inode && inode != peer->inode)
+        //  nothing: what we sent its predecessor died with it. One whose
+        //  box is gone may be restarting, or gone for good (ESRCH)
+        uint64_t bound = s_binding (peer->path);
+        if (bound && peer->bound && bound != peer->bound)
             peer->in_flight = 0;
-        peer->inode = inode? inode: peer->inode;
+        if (!bound && s_check_peer (self, to) < 0)
+            return -1;
+        peer->bound = bound? bound: peer->bound;
         if (peer->in_flight < ZP_MAILBOX_BOUND)
             break;
         int64_t check = zclock_mono () + CREDIT_CHECK;
@@ -531,34 +573,6 @@ zp__worker_discard (zp_worker_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  Is worker `to` there to take a message? 0 when its mailbox is bound, or
-//  when it is registered or (re)starting and will bind it; else -1 with
-//  ENOENT (no such worker) or ESRCH (it has exited).
-
-static int
-s_check_peer (zp_worker_t *self, const char *to)
-{
-    char *path = zp__mailbox_path (self->dir, MAILBOX, to);
-    bool bound = path && access (path, F_OK) == 0;
-    zstr_free (&path);
-    if (bound)
-        return 0;
-    char *key = zsys_sprintf ("%s%s/status", ZP_PROC_PREFIX, to);
-    char *status = key? zp_state_get_str (self->state, key): NULL;
-    int rc = 0;
-    if (!status)
-        rc = zp__fail (errno == ENOENT? ENOENT: errno, -1);
-    else
-    //  A running worker has bound its mailbox: without one it has died, and
-    //  the notice is on its way
-    if (streq (status, "exited") || streq (status, "killed") || streq (status, "failed")
-    ||  streq (status, "running"))
-        rc = zp__fail (ESRCH, -1);
-    zstr_free (&status);
-    zstr_free (&key);
-    return rc;
-}
-
 //  Send to a box of worker `to`, through a cached PUSH socket. Mail is paced
 //  by credit; replies are not (a caller waits for exactly one).
 static int
@@ -573,7 +587,7 @@ s_deliver (zp_worker_t *self, const char *box, const char *to, int kind, uint32_
     //  Grants come to our reply box: it is bound before our first message
     if (counted && !self->replies && !(self->replies = s_box_bind (self, REPLY_BOX)))
         return -1;
-    if (counted && s_await_credit (self, peer, deadline) < 0)
+    if (counted && s_await_credit (self, peer, to, deadline) < 0)
         return -1;
     if (zp__mailbox_send (peer->push, self->name, kind, counted? ENVELOPE_COUNTED: 0, id,
                           msg_p, zp__remaining (deadline)) < 0)

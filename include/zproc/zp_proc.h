@@ -22,9 +22,13 @@ const char *
     zp_proc_name (zp_proc_t *self);
 
 //  Send a message into the worker's mailbox, from "main"; takes ownership
-//  of *msg_p and nulls it on success. Returns 0, or -1 with errno: EINVAL
-//  (NULL argument), ESRCH (the worker has exited), EAGAIN (mailbox full for
-//  the whole send timeout). On failure the caller still owns the message.
+//  of *msg_p and nulls it on success. Once it returned 0 the message
+//  reaches the worker as long as the worker lives and reads (see
+//  zp_worker.h). Returns 0, or -1 with errno as zp_worker_send: EINVAL
+//  (NULL argument), ESRCH (the worker has exited), EAGAIN ("main" had
+//  ZP_MAILBOX_BOUND messages unread in its mailbox for the whole send
+//  timeout), EINTR, ENOMEM, ENOTCONN. On failure the caller still owns the
+//  message.
 int
     zp_proc_send (zp_proc_t *self, zmsg_t **msg_p);
 

@@ -56,8 +56,11 @@ const char *
 //  ownership of *msg_p and nulls it on success. A worker registered but
 //  not started yet, or being restarted, gets it when it starts. Returns 0,
 //  or -1 with errno: EINVAL (bad argument), ENOENT (no worker of that
-//  name), ESRCH (it has exited), EAGAIN (its mailbox stayed full for the
-//  send timeout), EINTR. On failure the caller keeps the message.
+//  name), ESRCH (it has exited, also while the send waited), EAGAIN (we
+//  had ZP_MAILBOX_BOUND messages unread in its mailbox for the whole send
+//  timeout), EINTR (SIGINT/SIGTERM), ENOMEM, and what a state call gives
+//  when the store must be asked whether it lives (ENOTCONN). On failure
+//  the caller keeps the message.
 int
     zp_worker_send (zp_worker_t *self, const char *to, zmsg_t **msg_p);
 
