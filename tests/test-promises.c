@@ -216,7 +216,10 @@ static int s_events_fd = -1;    //  The pipe's write end, in the helper and its 
 static void
 s_report (char event)
 {
-    shutdown_event_t report = { getpid (), event };
+    shutdown_event_t report;
+    memset (&report, 0, sizeof report);     //  No uninitialised padding on the pipe
+    report.pid = getpid ();
+    report.event = event;
     ASSERT_EQ (write (s_events_fd, &report, sizeof report), (ssize_t) sizeof report);
 }
 
