@@ -120,6 +120,15 @@ zp_state_t *
     zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cert,
                    int timeout_ms, int lane_fd);
 
+//  A new direct lane to the store, asked for on the handle's own lane (LANE
+//  request, the descriptor passed with SCM_RIGHTS): the descriptor of our
+//  end (close-on-exec, marked with zp__lane_fd_mark), for zp__state_new or
+//  a worker about to be forked. -1 with errno: EINVAL when the handle has
+//  no lane (the caller uses the endpoint instead), ENOBUFS when the store
+//  serves too many lanes, EMFILE, ENOTCONN, EINTR.
+int
+    zp__state_lane (zp_state_t *self);
+
 //  Let a handle read the store's published sequence number (shared NULL:
 //  it cannot), and the page a handle reads (NULL when none)
 void

@@ -93,6 +93,8 @@ struct _zp_ctx_t {
     zlistx_t *attached;         //  attached_t: objects destroyed before the workers
     zp_supervision_t supervision;   //  Restart settings for the next spawns
     int adopt;                  //  Hands lane ends to the store; -1 when nested
+    zp_state_t *lender;         //  Nested: asks the store for its workers' lanes
+    pthread_mutex_t lender_lock;    //  Spawns (our thread) and restarts (the reaper's)
 };
 
 
@@ -389,6 +391,7 @@ s_ctx_alloc (const char *name_prefix)
         return zp__fail (ENOMEM, NULL);
     self->owner = getpid ();
     self->adopt = -1;
+    pthread_mutex_init (&self->lender_lock, NULL);
     self->grace = s_parent_grace > 0? s_parent_grace / 2: DEFAULT_GRACE;
     self->supervision.policy = ZP_RESTART_TEMPORARY;
     self->supervision.max_restarts = 5;
@@ -414,21 +417,26 @@ s_ctx_alloc (const char *name_prefix)
     return self;
 }
 
-//  Start the reaper and connect to the store; -1 with errno
+//  Start the reaper and connect to the store: the context's handle and the
+//  reaper's on lanes when state_lane and reaper_lane are not -1 (both are
+//  taken), else at the endpoint; -1 with errno
 static int
-s_ctx_start (zp_ctx_t *self)
+s_ctx_start (zp_ctx_t *self, int state_lane, int reaper_lane)
 {
     zp_reaper_args_t reaper_args = {
-        self->events_endpoint, self->sys, self->endpoint, self->dir, self->keys, self
+        self->events_endpoint, self->sys, self->endpoint, self->dir, self->keys, self,
+        reaper_lane
     };
     self->reaper = s_actor_start (zp_reaper_actor, &reaper_args);
     self->events = self->reaper? zsock_new (ZMQ_PAIR): NULL;
-    if (!self->events || zsock_connect (self->events, "%s", self->events_endpoint) < 0)
+    if (!self->events || zsock_connect (self->events, "%s", self->events_endpoint) < 0) {
+        zp__lane_fd_close (state_lane);
         return -1;
+    }
     zsock_set_rcvhwm (self->events, 0);
     self->state = zp__state_new (self->endpoint, zp_ctx_public_key (self),
                                  self->keys? self->keys->client: NULL, zp__default_timeout (),
-                                 -1);
+                                 state_lane);
     zp__state_share (self->state, self->shared);
     return self->state? 0: -1;
 }
@@ -486,7 +494,7 @@ zp_ctx_new (void)
     if (!self->store)
         goto failed;
     self->watchers = s_actor_start (zp_watchers_actor, &watchers_args);
-    if (!self->watchers || s_ctx_start (self) < 0)
+    if (!self->watchers || s_ctx_start (self, -1, -1) < 0)
         goto failed;
     self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys, -1);
     if (!self->main)
@@ -514,7 +522,19 @@ zp__ctx_new_nested (zp_worker_t *owner)
     self->shared = zp__state_shared (zp_worker_state (owner));
     self->dir = strdup (zp__worker_dir (owner));
     self->endpoint = strdup (zp__worker_endpoint (owner));
-    if (!self->dir || !self->endpoint || s_ctx_start (self) < 0) {
+    //  On the owner's lane, the store hands out lanes of their own to this
+    //  context's handle, to its reaper's and to the lender, which asks for
+    //  one per worker forked (without a lane: the endpoint, as a client)
+    zp_state_t *owner_state = zp_worker_state (owner);
+    int state_lane = self->dir && self->endpoint? zp__state_lane (owner_state): -1;
+    int reaper_lane = state_lane >= 0? zp__state_lane (owner_state): -1;
+    int lender_lane = reaper_lane >= 0? zp__state_lane (owner_state): -1;
+    if (lender_lane >= 0)
+        self->lender = zp__state_new (self->endpoint, zp_ctx_public_key (self),
+                                      self->keys? self->keys->client: NULL,
+                                      zp__default_timeout (), lender_lane);
+    //  s_ctx_start takes both lanes, also when it fails
+    if (!self->dir || !self->endpoint || s_ctx_start (self, state_lane, reaper_lane) < 0) {
         int saved = errno? errno: ENOMEM;
         zp_ctx_destroy (&self);
         return zp__fail (saved, NULL);
@@ -575,11 +595,10 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     zsock_destroy (&self->events);
     zactor_destroy (&self->watchers);
     zactor_destroy (&self->store);
-    if (self->adopt >= 0) {
-        zp__lane_fd_mark (self->adopt, false);
-        close (self->adopt);
-    }
+    zp__lane_fd_close (self->adopt);
     zactor_destroy (&self->reaper);
+    zp_state_destroy (&self->lender);
+    pthread_mutex_destroy (&self->lender_lock);
     zlistx_destroy (&self->procs);
     zlistx_destroy (&self->factory);
     zlistx_destroy (&self->bound);
@@ -930,14 +949,21 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     int ready [2];
     if (pipe2 (ready, O_CLOEXEC) < 0)
         return -1;
-    //  The worker's direct lane to the store, when this context has the
-    //  store (a nested one has not: its workers use ipc); without one the
-    //  worker uses ipc too
+    //  The worker's direct lane to the store: when this context has the
+    //  store, a socketpair whose end the store adopts after the fork; in a
+    //  worker's own context, one the store adopted already (SCM_RIGHTS on
+    //  the lender's lane). Without one the worker uses the endpoint.
     int lane [2] = { -1, -1 };
     if (self->adopt >= 0
     &&  socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lane) == 0) {
         zp__lane_fd_mark (lane [0], true);
         zp__lane_fd_mark (lane [1], true);
+    }
+    else
+    if (self->lender) {
+        pthread_mutex_lock (&self->lender_lock);
+        lane [1] = zp__state_lane (self->lender);
+        pthread_mutex_unlock (&self->lender_lock);
     }
     //  Unwritten output would be written twice, once by each process
     fflush (NULL);
@@ -951,16 +977,12 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     }
     int saved = errno;
     close (ready [1]);
-    if (lane [0] >= 0) {
-        zp__lane_fd_mark (lane [1], false);
-        close (lane [1]);
-        //  The store takes its end; if it cannot, the worker sees end of
-        //  stream on its first call and fails to start (ENOTCONN)
-        if (pid < 0 || send (self->adopt, &lane [0], sizeof lane [0], MSG_NOSIGNAL) < 0) {
-            zp__lane_fd_mark (lane [0], false);
-            close (lane [0]);
-        }
-    }
+    zp__lane_fd_close (lane [1]);
+    //  The store takes its end; if it cannot, the worker sees end of stream
+    //  on its first call and fails to start (ENOTCONN)
+    if (lane [0] >= 0
+    &&  (pid < 0 || send (self->adopt, &lane [0], sizeof lane [0], MSG_NOSIGNAL) < 0))
+        zp__lane_fd_close (lane [0]);
     if (pid < 0) {
         close (ready [0]);
         return zp__fail (saved, -1);

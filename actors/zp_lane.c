@@ -19,6 +19,8 @@
 #define LANE_IOV            64
 //  How often a blocked wait looks at zsys_interrupted, msecs
 #define LANE_SIGNAL_CHECK   250
+//  Descriptors received and not taken yet that a lane keeps (more are closed)
+#define LANE_FDS_IN         4
 
 struct _zp_lane_t {
     int fd;                     //  The stream socket
@@ -33,6 +35,8 @@ struct _zp_lane_t {
     size_t output_start;        //  First byte not yet written
     size_t output_end;          //  After the last byte queued
     int rcvtimeo;               //  SO_RCVTIMEO now set, msecs (0 = none)
+    int fds_in [LANE_FDS_IN];   //  Descriptors received (SCM_RIGHTS), oldest first
+    size_t nfds_in;             //  How many
 };
 
 
@@ -50,7 +54,7 @@ zp__lane_new (int fd, bool blocking, size_t max)
 {
     zp_lane_t *self = (zp_lane_t *) zmalloc (sizeof (zp_lane_t));
     if (!self) {
-        close (fd);
+        zp__lane_fd_close (fd);
         return zp__fail (ENOMEM, NULL);
     }
     self->fd = fd;
@@ -76,6 +80,9 @@ zp__lane_destroy (zp_lane_t **self_p)
         zp__lane_fd_mark (self->fd, false);
         close (self->fd);
     }
+    int fd;
+    while ((fd = zp__lane_take_fd (self)) >= 0)
+        close (fd);
     free (self->input);
     free (self->output);
     free (self);
@@ -134,12 +141,27 @@ s_queue (zp_lane_t *self, const void *data, size_t size)
     return 0;
 }
 
-//  One sendmsg of count iovecs. Returns the bytes written (0 when the
-//  socket is full), or -1 with ENOTCONN or EINTR.
+//  One sendmsg of count iovecs, carrying descriptor fd (SCM_RIGHTS) when it
+//  is not -1. Returns the bytes written (0 when the socket is full), or -1
+//  with ENOTCONN or EINTR.
 static ssize_t
-s_sendmsg (zp_lane_t *self, struct iovec *iov, size_t count)
+s_sendmsg (zp_lane_t *self, struct iovec *iov, size_t count, int fd)
 {
     struct msghdr header = { .msg_iov = iov, .msg_iovlen = count };
+    union {
+        struct cmsghdr align;
+        char bytes [CMSG_SPACE (sizeof (int))];
+    } control;
+    if (fd >= 0) {
+        memset (&control, 0, sizeof control);
+        header.msg_control = control.bytes;
+        header.msg_controllen = sizeof control.bytes;
+        struct cmsghdr *item = CMSG_FIRSTHDR (&header);
+        item->cmsg_level = SOL_SOCKET;
+        item->cmsg_type = SCM_RIGHTS;
+        item->cmsg_len = CMSG_LEN (sizeof (int));
+        memcpy (CMSG_DATA (item), &fd, sizeof (int));
+    }
     ssize_t rc = sendmsg (self->fd, &header, MSG_NOSIGNAL);
     if (rc >= 0)
         return rc;
@@ -166,6 +188,16 @@ s_iov_skip (struct iovec *iov, size_t count, size_t done)
 int
 zp__lane_send (zp_lane_t *self, const zp_part_t *parts, size_t nparts)
 {
+    return zp__lane_send_fd (self, parts, nparts, -1);
+}
+
+int
+zp__lane_send_fd (zp_lane_t *self, const zp_part_t *parts, size_t nparts, int fd)
+{
+    //  A descriptor travels with the message's first bytes: never behind
+    //  queued ones (a blocking lane queues nothing)
+    if (fd >= 0 && !self->blocking)
+        return zp__fail (EINVAL, -1);
     //  Prefix and sizes, then the frames: iovecs point at the caller's bytes
     size_t count = 1 + 2 * nparts;
     byte stack_sizes [ZP_LANE_PREFIX * (1 + LANE_IOV / 2)];
@@ -198,9 +230,11 @@ zp__lane_send (zp_lane_t *self, const zp_part_t *parts, size_t nparts)
     if (self->output_end == self->output_start) {
         while (first < count) {
             size_t batch = count - first < IOV_MAX? count - first: IOV_MAX;
-            ssize_t done = s_sendmsg (self, iov + first, batch);
+            ssize_t done = s_sendmsg (self, iov + first, batch, fd);
             if (done < 0 && errno == EINTR)
                 continue;
+            if (done > 0)
+                fd = -1;        //  It went with the first bytes
             if (done < 0) {
                 rc = -1;
                 goto done;
@@ -234,7 +268,7 @@ zp__lane_flush (zp_lane_t *self)
         struct iovec iov = {
             self->output + self->output_start, self->output_end - self->output_start
         };
-        ssize_t done = s_sendmsg (self, &iov, 1);
+        ssize_t done = s_sendmsg (self, &iov, 1, -1);
         if (done < 0 && errno == EINTR)
             continue;
         if (done < 0)
@@ -261,6 +295,43 @@ s_next_length (zp_lane_t *self)
     return ZP_LANE_PREFIX + (size_t) s_get_uint32 (self->input + self->input_start);
 }
 
+//  The store's end: one recvmsg into the input buffer, keeping the
+//  descriptors that came with the bytes (a peer sends one with a LANE
+//  request); those past LANE_FDS_IN are closed
+static ssize_t
+s_recvmsg (zp_lane_t *self)
+{
+    struct iovec iov = {
+        self->input + self->input_end, self->input_size - self->input_end
+    };
+    union {
+        struct cmsghdr align;
+        char bytes [CMSG_SPACE (LANE_FDS_IN * sizeof (int))];
+    } control;
+    struct msghdr header = {
+        .msg_iov = &iov, .msg_iovlen = 1,
+        .msg_control = control.bytes, .msg_controllen = sizeof control.bytes
+    };
+    ssize_t rc = recvmsg (self->fd, &header, MSG_CMSG_CLOEXEC);
+    if (rc < 0)
+        return rc;
+    for (struct cmsghdr *item = CMSG_FIRSTHDR (&header); item;
+         item = CMSG_NXTHDR (&header, item)) {
+        if (item->cmsg_level != SOL_SOCKET || item->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (item->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        for (size_t index = 0; index < count; index++) {
+            int fd;
+            memcpy (&fd, CMSG_DATA (item) + index * sizeof (int), sizeof fd);
+            if (self->nfds_in < LANE_FDS_IN)
+                self->fds_in [self->nfds_in++] = fd;
+            else
+                close (fd);
+        }
+    }
+    return rc;
+}
+
 ssize_t
 zp__lane_fill (zp_lane_t *self)
 {
@@ -285,8 +356,12 @@ zp__lane_fill (zp_lane_t *self)
             self->input_size = needed;
         }
     }
-    ssize_t rc = recv (self->fd, self->input + self->input_end,
-                       self->input_size - self->input_end, 0);
+    ssize_t rc;
+    if (self->blocking)
+        rc = recv (self->fd, self->input + self->input_end,
+                   self->input_size - self->input_end, 0);
+    else
+        rc = s_recvmsg (self);
     if (rc > 0) {
         self->input_end += (size_t) rc;
         return rc;
@@ -320,6 +395,16 @@ zp__lane_take (zp_lane_t *self, size_t *size_p)
     self->input = NULL;
     self->input_size = self->input_start = self->input_end = 0;
     return input;
+}
+
+int
+zp__lane_take_fd (zp_lane_t *self)
+{
+    if (!self->nfds_in)
+        return -1;
+    int fd = self->fds_in [0];
+    memmove (self->fds_in, self->fds_in + 1, --self->nfds_in * sizeof (int));
+    return fd;
 }
 
 //  Set SO_RCVTIMEO when it differs from what is set: a call with the same
@@ -367,6 +452,15 @@ zp__lane_fd_mark (int fd, bool marked)
         __atomic_fetch_or (&s_lane_fds [fd / 64], bit, __ATOMIC_SEQ_CST);
     else
         __atomic_fetch_and (&s_lane_fds [fd / 64], ~bit, __ATOMIC_SEQ_CST);
+}
+
+void
+zp__lane_fd_close (int fd)
+{
+    if (fd >= 0) {
+        zp__lane_fd_mark (fd, false);
+        close (fd);
+    }
 }
 
 void

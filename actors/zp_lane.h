@@ -44,6 +44,12 @@ int
 int
     zp__lane_send (zp_lane_t *self, const zp_part_t *parts, size_t nparts);
 
+//  Send one message as zp__lane_send does, with descriptor fd (SCM_RIGHTS)
+//  along with its first bytes: the receiver gets a copy (the caller keeps
+//  fd). A blocking lane only (EINVAL otherwise).
+int
+    zp__lane_send_fd (zp_lane_t *self, const zp_part_t *parts, size_t nparts, int fd);
+
 //  Bytes queued for sending (non-blocking lane)
 size_t
     zp__lane_queued (zp_lane_t *self);
@@ -75,6 +81,14 @@ bool
 void *
     zp__lane_take (zp_lane_t *self, size_t *size_p);
 
+//  A non-blocking lane (the store's) keeps the descriptors that came with
+//  the bytes it read (at most 4 not taken; more are closed): the oldest
+//  one, which the caller owns from now (close-on-exec), or -1 when none is
+//  left. A message that carries one is sent whole in one sendmsg, so its
+//  descriptor is there once the message is.
+int
+    zp__lane_take_fd (zp_lane_t *self);
+
 //  Blocking lane: wait until a whole message is buffered or deadline
 //  (zclock_mono msecs, -1 never). Returns 1 when one is, 0 when deadline
 //  passed, -1 with ENOTCONN, EPROTO, EINTR (SIGINT/SIGTERM) or ENOMEM.
@@ -91,6 +105,9 @@ void
     zp__lane_fd_mark (int fd, bool marked);
 void
     zp__lane_fd_close_marked (int except);
+//  Close a lane descriptor that no lane object took, unmarking it first
+void
+    zp__lane_fd_close (int fd);
 
 //  Split a message body into its frames (borrowed from body), at most max.
 //  Returns how many, or -1 with EPROTO when the body is malformed or has

@@ -151,6 +151,7 @@ static const s_shape_t s_shapes [ZP_CMD_COUNT] = {
     [ZP_CMD_TXN]            = { true, false, false, 2, 2 },
     [ZP_CMD_SINCE]          = { true, false, false, 2, 2 },
     [ZP_CMD_INFO]           = { true, false, false, 1, 1 },
+    [ZP_CMD_LANE]           = { true, false, false, 1, 1 },
 };
 
 static zp_part_t

@@ -42,6 +42,8 @@ typedef enum {
     ZP_CMD_SINCE,               //  prefix; seq = since -> SET/DELETE operations (one
                                 //  frame, as TXN's); FLAG_RESET: all
     ZP_CMD_INFO,                //  -> name, value, name, value... (statistics)
+    ZP_CMD_LANE,                //  On a lane, with a descriptor (SCM_RIGHTS): serve
+                                //  it as a new lane; EINVAL elsewhere
     ZP_CMD_COUNT                //  Not a command: the number of them
 } zp_command_t;
 

@@ -161,9 +161,12 @@ s_self_destroy (self_t **self_p)
 static self_t *
 s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
 {
+    int lane = args->lane;
     self_t *self = (self_t *) zmalloc (sizeof (self_t));
-    if (!self)
+    if (!self) {
+        zp__lane_fd_close (lane);
         return NULL;
+    }
     self->pipe = pipe;
     self->dir = strdup (args->dir);
     self->keys = args->keys;
@@ -187,7 +190,8 @@ s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
         self->state = zp__state_new (args->store, args->keys? zcert_public_txt (args->keys->store)
                                                             : NULL,
                                      args->keys? args->keys->client: NULL, NOTICE_TIMEOUT,
-                                     -1);
+                                     lane);
+        lane = -1;
         if (!self->state)
             goto failed;
     }
@@ -199,6 +203,7 @@ s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
 
 failed:;
     int saved = errno? errno: ENOMEM;
+    zp__lane_fd_close (lane);
     s_self_destroy (&self);
     return zp__fail (saved, NULL);
 }

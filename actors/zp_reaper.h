@@ -51,6 +51,8 @@ typedef struct {
     const char *dir;            //  Socket directory, where mailboxes are
     zp_keys_t *keys;            //  CURVE keys for the mailboxes, or NULL
     zp_ctx_t *ctx;              //  The context, to fork restarted workers
+    int lane;                   //  That handle's direct lane to the store (taken),
+                                //  or -1: it connects to store
 } zp_reaper_args_t;
 
 void

@@ -32,6 +32,7 @@
 */
 
 #include "zp_classes.h"
+#include <sys/socket.h>
 
 struct _zp_state_t {
     zp_lane_t *lane;            //  The direct lane to the store, or NULL
@@ -183,11 +184,12 @@ s_monitor_news (zp_state_t *self, bool wait)
     return news;
 }
 
-//  The transport, sending: the header, then nparts frames. 0, or -1 with
-//  errno (ENOTCONN, EINTR, ENOMEM)
+//  The transport, sending: the header, then nparts frames, and on a lane
+//  descriptor fd (SCM_RIGHTS) when it is not -1. 0, or -1 with errno
+//  (ENOTCONN, EINTR, ENOMEM)
 static int
 s_send (zp_state_t *self, const zp_header_t *header, const zp_part_t *parts, size_t nparts,
-        int64_t deadline)
+        int64_t deadline, int fd)
 {
     if (!self->lane)
         return zp__request_send (zsock_resolve (self->dealer), header, parts, nparts, deadline);
@@ -200,7 +202,7 @@ s_send (zp_state_t *self, const zp_header_t *header, const zp_part_t *parts, siz
     frames [0] = (zp_part_t) { buffer, sizeof buffer };
     if (nparts)
         memcpy (frames + 1, parts, nparts * sizeof (zp_part_t));
-    int rc = zp__lane_send (self->lane, frames, nparts + 1);
+    int rc = zp__lane_send_fd (self->lane, frames, nparts + 1, fd);
     if (frames != stack)
         free (frames);
     return rc;
@@ -239,7 +241,7 @@ s_recv (zp_state_t *self, int64_t deadline, zmsg_t **msg_p)
 
 static int
 s_call (zp_state_t *self, int command, int flags, uint64_t seq,
-        const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno)
+        const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno, int fd)
 {
     zmsg_destroy (&self->reply);
     bool watcher = command >= ZP_CMD_WAIT_CHANGE && command <= ZP_CMD_WAIT_AVAILABLE;
@@ -256,7 +258,7 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
         .command = (uint8_t) command, .flags = (uint8_t) flags,
         .request_id = ++self->request_id, .seq = seq
     };
-    if (s_send (self, &header, parts, nparts, deadline) < 0)
+    if (s_send (self, &header, parts, nparts, deadline, fd) < 0)
         return -1;
     while (true) {
         zmsg_t *reply;
@@ -265,7 +267,7 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
             int saved = rc == 0? timeout_errno: errno;
             if (watcher) {
                 header.command = ZP_CMD_CANCEL;
-                s_send (self, &header, NULL, 0, 0);
+                s_send (self, &header, NULL, 0, 0, -1);
             }
             return zp__fail (saved, -1);
         }
@@ -295,7 +297,7 @@ static int
 s_request (zp_state_t *self, int command, int flags, const zp_part_t *parts, size_t nparts)
 {
     return s_call (self, command, flags, self->seq, parts, nparts,
-                   zp__deadline (self->timeout), ENOTCONN);
+                   zp__deadline (self->timeout), ENOTCONN, -1);
 }
 
 static int
@@ -358,14 +360,12 @@ zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cer
                int timeout_ms, int lane_fd)
 {
     if (!endpoint || (server_public_key && strlen (server_public_key) != 40)) {
-        if (lane_fd >= 0)
-            close (lane_fd);
+        zp__lane_fd_close (lane_fd);
         return zp__fail (EINVAL, NULL);
     }
     zp_state_t *self = (zp_state_t *) zmalloc (sizeof (zp_state_t));
     if (!self) {
-        if (lane_fd >= 0)
-            close (lane_fd);
+        zp__lane_fd_close (lane_fd);
         return zp__fail (ENOMEM, NULL);
     }
     self->timeout = timeout_ms;
@@ -751,6 +751,33 @@ zp_state_info (zp_state_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  A new lane to the store, asked for on this handle's own lane
+
+int
+zp__state_lane (zp_state_t *self)
+{
+    if (!self || !self->lane)
+        return zp__fail (EINVAL, -1);
+    int pair [2];
+    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        return -1;
+    //  Marked while we hold them: a child forked meanwhile closes them
+    zp__lane_fd_mark (pair [0], true);
+    zp__lane_fd_mark (pair [1], true);
+    int rc = s_call (self, ZP_CMD_LANE, 0, self->seq, NULL, 0, zp__deadline (self->timeout),
+                     ENOTCONN, pair [0]);
+    int saved = errno;
+    //  The store holds its own copy of its end now
+    zp__lane_fd_close (pair [0]);
+    if (rc < 0) {
+        zp__lane_fd_close (pair [1]);
+        return zp__fail (saved, -1);
+    }
+    return pair [1];
+}
+
+
+//  --------------------------------------------------------------------------
 //  Atomic operations, applied in the store
 
 int
@@ -800,7 +827,7 @@ s_wait (zp_state_t *self, int command, const char *key, const char *value, int t
         return zp__fail (EINVAL, -1);
     zp_part_t parts [2] = { { key, strlen (key) }, { value, value? strlen (value): 0 } };
     return s_call (self, command, 0, self->seq, parts, value? 2: 1,
-                   zp__deadline (timeout_ms), ETIMEDOUT);
+                   zp__deadline (timeout_ms), ETIMEDOUT, -1);
 }
 
 char *
@@ -858,7 +885,7 @@ s_view_load (zp_state_t *self, zp_state_t *view, const char *prefix, bool reset)
 {
     zp_part_t part = { prefix, strlen (prefix) };
     if (s_call (self, ZP_CMD_SINCE, reset? ZP_FLAG_RESET: 0, view->seq, &part, 1,
-                zp__deadline (self->timeout), ENOTCONN) < 0)
+                zp__deadline (self->timeout), ENOTCONN, -1) < 0)
         return -1;
     if (self->answer.flags & ZP_FLAG_RESET)
         zhashx_purge (view->view);

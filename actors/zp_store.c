@@ -45,13 +45,17 @@
       reads what is there, and hands each whole message to the same
       decoder and dispatcher. A lane never blocks the store: what the socket
       does not take waits in the lane's output buffer. End of stream is the
-      worker's death: its peer is forgotten at once (s_lane_close).
+      worker's death: its peer is forgotten at once (s_lane_close). A
+      process on a lane asks for more with LANE, passing a socketpair end
+      (SCM_RIGHTS): a worker's own context, for its handles and for each
+      worker it forks or restarts (s_lane).
     =========================================================================
 */
 
 #include "zp_classes.h"
 #include <sys/socket.h>
 #include <poll.h>
+#include <sys/resource.h>
 
 //  A message on an internal socket (or a request with its routing id) has at
 //  most this many frames; one more, so a request with too many is seen
@@ -146,6 +150,7 @@ typedef struct {
     size_t nlanes;              //  How many
     size_t lanes_max;           //  Room in lanes
     uint64_t lanes_made;        //  Numbers lane identities
+    size_t lanes_limit;         //  LANE requests are refused past this many lanes
     struct pollfd *fds;         //  What the loop polls: sockets, adopt, lanes
     void *block;                //  The buffer of the lane request being handled, or NULL
     size_t block_size;          //  Its size
@@ -176,6 +181,8 @@ static void
     s_stream_destroy (stream_t **self_p);
 static void
     s_peer_destroy (peer_t **self_p);
+static int
+    s_lane_adopt (self_t *self, int fd);
 
 
 //  --------------------------------------------------------------------------
@@ -216,6 +223,9 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->pipe = pipe;
     self->shared = args->shared;
     self->adopt = args->adopt;
+    struct rlimit limit;
+    self->lanes_limit = getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                      ? (size_t) limit.rlim_cur / 2: 4096;
     uint64_t capacity = ZP_LOG_CHANGES;
     const char *wanted = getenv ("ZPROC_LOG_CHANGES");
     if (wanted && atol (wanted) > 0)
@@ -1326,6 +1336,30 @@ s_streams_resume (self_t *self)
 }
 
 
+//  LANE: a process on a lane hands us the end of a new socketpair (a
+//  worker's own context, for a worker it forks, or for its own handles), so
+//  that a process its context did not fork reaches us without a path too.
+//  Past half the process's descriptor limit in lanes, it is refused
+//  (ENOBUFS): no peer makes the parent run out of descriptors.
+static void
+s_lane (self_t *self, peer_t *peer, const zp_request_t *request)
+{
+    int fd = peer->lane? zp__lane_take_fd (peer->lane): -1;
+    int status = ZP_STATUS_INVALID;
+    if (fd >= 0 && self->nlanes >= self->lanes_limit)
+        status = ZP_STATUS_NO_BUFFERS;
+    else
+    if (fd >= 0) {
+        zp__lane_fd_mark (fd, true);
+        status = s_lane_adopt (self, fd) == 0? ZP_STATUS_OK: ZP_STATUS_NO_BUFFERS;
+        fd = -1;
+    }
+    if (fd >= 0)
+        close (fd);
+    s_reply_status (self, peer, request, status);
+}
+
+
 //  INFO: statistics, as name, value frames (values in decimal text), in a
 //  fixed order (doc/PROTOCOL.md lists them)
 static void
@@ -1402,6 +1436,7 @@ s_dispatch (self_t *self, peer_t *peer, const zp_request_t *request)
         case ZP_CMD_TXN:            s_txn (self, peer, request); break;
         case ZP_CMD_SINCE:          s_since (self, peer, request); break;
         case ZP_CMD_INFO:           s_info (self, peer, request); break;
+        case ZP_CMD_LANE:           s_lane (self, peer, request); break;
         default:
             //  The decoder lets through only the commands above
             s_reply_status (self, peer, request, ZP_STATUS_PROTOCOL);
@@ -1514,44 +1549,50 @@ s_lane_close (self_t *self, peer_t *peer)
     s_peer_forget (self, peer);
 }
 
+//  Serve fd as a new lane (fd marked: our children close it); 0, or -1
+//  when memory ran out (fd is closed: its worker sees end of stream)
+static int
+s_lane_adopt (self_t *self, int fd)
+{
+    if (self->nlanes == self->lanes_max) {
+        size_t wanted = self->lanes_max? self->lanes_max * 2: 16;
+        peer_t **lanes = (peer_t **) realloc (self->lanes, wanted * sizeof (peer_t *));
+        struct pollfd *fds = lanes? (struct pollfd *) realloc (
+            self->fds, (FD_LANES + wanted) * sizeof (struct pollfd)): NULL;
+        if (lanes)
+            self->lanes = lanes;
+        if (fds) {
+            self->fds = fds;
+            self->lanes_max = wanted;
+        }
+    }
+    byte identity [LANE_IDENTITY] = { 0, 'L' };
+    zp__put_uint64 (identity + 2, ++self->lanes_made);
+    zp_lane_t *lane = self->nlanes < self->lanes_max? zp__lane_new (fd, false, LANE_MAX): NULL;
+    peer_t *peer = lane? s_peer_require (self, identity, sizeof identity, fd): NULL;
+    if (!peer) {
+        if (lane)
+            zp__lane_destroy (&lane);
+        else {
+            zp__lane_fd_mark (fd, false);
+            close (fd);
+        }
+        zsys_error ("zproc store: cannot serve a new lane (out of memory)");
+        return zp__fail (ENOMEM, -1);
+    }
+    peer->lane = lane;
+    peer->last_seen = zclock_mono ();
+    self->lanes [self->nlanes++] = peer;
+    return 0;
+}
+
 //  New lanes from the context: a descriptor number per datagram
 static void
 s_handle_adopt (self_t *self)
 {
     int fd;
-    while (recv (self->adopt, &fd, sizeof fd, MSG_DONTWAIT) == (ssize_t) sizeof fd) {
-        if (self->nlanes == self->lanes_max) {
-            size_t wanted = self->lanes_max? self->lanes_max * 2: 16;
-            peer_t **lanes = (peer_t **) realloc (self->lanes, wanted * sizeof (peer_t *));
-            struct pollfd *fds = lanes? (struct pollfd *) realloc (
-                self->fds, (FD_LANES + wanted) * sizeof (struct pollfd)): NULL;
-            if (lanes)
-                self->lanes = lanes;
-            if (fds) {
-                self->fds = fds;
-                self->lanes_max = wanted;
-            }
-        }
-        byte identity [LANE_IDENTITY] = { 0, 'L' };
-        zp__put_uint64 (identity + 2, ++self->lanes_made);
-        zp_lane_t *lane = self->nlanes < self->lanes_max? zp__lane_new (fd, false, LANE_MAX)
-                                                        : NULL;
-        peer_t *peer = lane? s_peer_require (self, identity, sizeof identity, fd): NULL;
-        if (!peer) {
-            //  No memory: the worker sees end of stream and fails to start
-            if (lane)
-                zp__lane_destroy (&lane);
-            else {
-                zp__lane_fd_mark (fd, false);
-                close (fd);
-            }
-            zsys_error ("zproc store: cannot serve a new lane (out of memory)");
-            continue;
-        }
-        peer->lane = lane;
-        peer->last_seen = zclock_mono ();
-        self->lanes [self->nlanes++] = peer;
-    }
+    while (recv (self->adopt, &fd, sizeof fd, MSG_DONTWAIT) == (ssize_t) sizeof fd)
+        s_lane_adopt (self, fd);
 }
 
 //  A lane is readable: take what is there, handle every whole request

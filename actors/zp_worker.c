@@ -275,8 +275,7 @@ zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys
 {
     zp_worker_t *self = (zp_worker_t *) zmalloc (sizeof (zp_worker_t));
     if (!self) {
-        if (lane_fd >= 0)
-            close (lane_fd);
+        zp__lane_fd_close (lane_fd);
         return zp__fail (ENOMEM, NULL);
     }
     self->name = strdup (name);
@@ -301,8 +300,7 @@ zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys
 
 failed:;
     int saved = errno? errno: ENOMEM;
-    if (lane_fd >= 0)
-        close (lane_fd);
+    zp__lane_fd_close (lane_fd);
     zp__worker_destroy (&self);
     return zp__fail (saved, NULL);
 }

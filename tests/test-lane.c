@@ -153,6 +153,52 @@ TEST_IMPL (lane_queue_large)
 }
 
 
+//  A descriptor passed with a message (SCM_RIGHTS) is there once the
+//  message is, in order; the receiving end keeps a few, closes the rest
+TEST_IMPL (lane_pass_fd)
+{
+    zp_lane_t *store, *client;
+    s_lane_pair (&store, &client, 1024);
+    int pipes [2];
+    ASSERT_EQ (pipe (pipes), 0);
+    zp_part_t part = { "lane", 4 };
+    ASSERT_EQ (zp__lane_send_fd (client, &part, 1, pipes [1]), 0);
+    ASSERT_EQ (zp__lane_send (client, &part, 1), 0);
+    ASSERT_EQ (zp__lane_send_fd (client, &part, 1, pipes [1]), 0);
+    //  Only a blocking end passes descriptors
+    ASSERT_EQ (zp__lane_send_fd (store, &part, 1, pipes [1]), -1);
+    ASSERT_ERRNO_EQ (EINVAL);
+    close (pipes [1]);
+    zp_part_t body;
+    size_t messages = 0;
+    int64_t deadline = zclock_mono () + 5000;
+    while (messages < 3) {
+        while (!zp__lane_next (store, &body)) {
+            ASSERT (zp__lane_fill (store) > 0 || errno == EAGAIN);
+            ASSERT_LT (zclock_mono (), deadline);
+        }
+        messages++;
+    }
+    //  Two copies of the pipe's write end, each a descriptor of its own
+    int first = zp__lane_take_fd (store);
+    int second = zp__lane_take_fd (store);
+    ASSERT_GE (first, 0);
+    ASSERT_GE (second, 0);
+    ASSERT_NE (first, second);
+    ASSERT_EQ (zp__lane_take_fd (store), -1);
+    ASSERT_EQ (write (first, "x", 1), 1);
+    char byte_read = 0;
+    ASSERT_EQ (read (pipes [0], &byte_read, 1), 1);
+    ASSERT_EQ (byte_read, 'x');
+    close (first);
+    close (second);
+    close (pipes [0]);
+    zp__lane_destroy (&store);
+    zp__lane_destroy (&client);
+    return 0;
+}
+
+
 //  Malformed input is refused where it enters; the peer's death is ENOTCONN
 TEST_IMPL (lane_malformed_eof)
 {
@@ -526,6 +572,102 @@ TEST_IMPL (lane_dead_worker_freed)
     ASSERT_EQ (zp_state_set_str (state, "dead/key", "x"), 0);
     ASSERT_EQ (s_info (state, "parked"), 0);
     ASSERT_STATE_STR (state, "dead/key", "x");
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Workers spawned by workers, and restarted workers at every level, get a
+//  lane too: with the store's ipc file gone nothing can connect, yet a
+//  restarted worker, a worker's worker (restarted by its parent's reaper)
+//  and that one's own worker all work, parked requests included; INFO
+//  counts their lanes: one per worker, and three per worker's own context
+//  (its handle, its reaper's, and the one that asks for its workers' lanes)
+
+//  Count a run; the first run of a worker named "crash-..." fails (exit 3)
+//  and is restarted
+static void
+s_pathless_count (zp_worker_t *self)
+{
+    char key [64];
+    snprintf (key, sizeof key, "runs/%s", zp_worker_name (self));
+    int64_t runs = 0;
+    ASSERT_EQ (zp_state_incr (zp_worker_state (self), key, 1, &runs), 0);
+    if (runs == 1 && strncmp (zp_worker_name (self), "crash-", 6) == 0)
+        exit (3);
+}
+
+//  Ready, then parked until the parent says go
+static void
+s_pathless_park (zp_worker_t *self)
+{
+    zp_state_t *state = zp_worker_state (self);
+    char key [64];
+    snprintf (key, sizeof key, "ready/%s", zp_worker_name (self));
+    ASSERT_EQ (zp_state_set_str (state, key, "1"), 0);
+    ASSERT_EQ (zp_state_get_when_equal_str (state, "pathless/go", "1", 30000), 0);
+}
+
+static void
+s_pathless_leaf (zp_worker_t *self, void *props)
+{
+    s_pathless_count (self);
+    s_pathless_park (self);
+}
+
+//  A worker that restarts its failing workers and waits for them
+static void
+s_pathless_tree (zp_worker_t *self, void *props)
+{
+    s_pathless_count (self);
+    zp_ctx_t *children = zp_worker_ctx (self);
+    ASSERT_NOT_NULL (children);
+    ASSERT_EQ (zp_ctx_set_restart (children, ZP_RESTART_TRANSIENT), 0);
+    ASSERT_EQ (zp_ctx_set_backoff (children, 10, 10), 0);
+    zp_proc_t *child = zp_worker_spawn (self, (const char *) props,
+                                        props && streq ((const char *) props, "crash-child")
+                                        ? s_pathless_tree: s_pathless_leaf,
+                                        props && streq ((const char *) props, "crash-child")
+                                        ? "grandchild": NULL);
+    ASSERT_NOT_NULL (child);
+    s_pathless_park (self);
+    ASSERT_EQ (zp_proc_wait (child, 30000), 0);
+}
+
+TEST_IMPL (lane_nested_restarted_no_path)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    const char *endpoint = zp_ctx_endpoint (ctx);
+    ASSERT_EQ (unlink (endpoint + 6), 0);
+    ASSERT_EQ (zp_ctx_set_restart (ctx, ZP_RESTART_TRANSIENT), 0);
+    ASSERT_EQ (zp_ctx_set_backoff (ctx, 10, 10), 0);
+    //  Restarted by our reaper
+    zp_proc_t *restarted = zp_ctx_spawn (ctx, "crash-top", s_pathless_leaf, NULL);
+    ASSERT_NOT_NULL (restarted);
+    //  nested -> crash-child (restarted by nested's reaper) -> grandchild
+    zp_proc_t *tree = zp_ctx_spawn (ctx, "nested", s_pathless_tree, "crash-child");
+    ASSERT_NOT_NULL (tree);
+    const char *names [] = { "crash-top", "nested", "crash-child", "grandchild" };
+    for (size_t index = 0; index < 4; index++) {
+        char key [64];
+        snprintf (key, sizeof key, "ready/%s", names [index]);
+        ASSERT_EQ (zp_state_get_when_equal_str (state, key, "1", test_ms (30000)), 0);
+    }
+    ASSERT_STATE_STR (state, "runs/crash-top", "2");
+    ASSERT_STATE_STR (state, "runs/crash-child", "2");
+    ASSERT_STATE_STR (state, "runs/grandchild", "1");
+    //  Four workers, two of them with a context of their own; the lanes of
+    //  the two that failed ended with them
+    ASSERT_EQ (s_info (state, "lanes"), 4 + 2 * 3);
+    ASSERT_EQ (zp_state_set_str (state, "pathless/go", "1"), 0);
+    ASSERT_EQ (zp_proc_wait (restarted, test_ms (30000)), 0);
+    ASSERT_EQ (zp_proc_wait (tree, test_ms (30000)), 0);
+    int64_t deadline = zclock_mono () + test_ms (5000);
+    while (s_info (state, "lanes") != 0)
+        ASSERT_LT (zclock_mono (), deadline);
     zp_ctx_destroy (&ctx);
     return 0;
 }
