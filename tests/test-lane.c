@@ -245,7 +245,10 @@ TEST_IMPL (lane_malformed_eof)
 
 //  --------------------------------------------------------------------------
 //  Every lane does the same: a worker on its direct lane, a client on ipc://
-//  and one on tcp:// with CURVE run the same operations; their transcripts
+//  and one on tcp:// with CURVE run the same operations (get, set, bytes,
+//  incr, cas, exists, keys, watchers, predicates, watch streams, batches
+//  with their preconditions, snapshots, and the errors: ENOENT, EINVAL on
+//  bad keys and wrong types, EACCES, EMSGSIZE, EAGAIN); their transcripts
 //  must be equal
 
 //  Append one line to a transcript
@@ -353,9 +356,67 @@ s_exercise (zp_state_t *state, const char *prefix, char *transcript, size_t size
     zp_watch_destroy (&watch);
     rc = zp_state_delete (state, key);
     s_note (transcript, size, "delete again %d %s", rc, test_errno_name (errno));
+    //  Bad keys and wrong types
+    char long_key [ZP_KEY_MAX + 2];
+    memset (long_key, 'k', sizeof long_key - 1);
+    long_key [sizeof long_key - 1] = 0;
+    text = zp_state_get_str (state, "");
+    s_note (transcript, size, "empty key %s %s", text? text: "NULL", test_errno_name (errno));
+    zstr_free (&text);
+    rc = zp_state_set_str (state, long_key, "x");
+    s_note (transcript, size, "long key %d %s", rc, test_errno_name (errno));
+    rc = zp_state_set_str (state, key, "not a number");
+    int64_t number = 0;
+    rc += zp_state_get_int (state, key, &number);
+    s_note (transcript, size, "get_int text %d %s", rc, test_errno_name (errno));
+    rc = zp_state_set_bytes (state, key, "", 0);
+    chunk = zp_state_get_bytes (state, key);
+    s_note (transcript, size, "empty value %d %zu", rc, chunk? zchunk_size (chunk): 99);
+    zchunk_destroy (&chunk);
+    //  Batches: applied whole, in order, seen whole by a watch; or not at all
+    watch = zp_watch_new (state, prefix);
+    zp_txn_t *txn = zp_txn_new (state);
+    int64_t batch_result = 0;
+    rc = txn? zp_txn_set_str (txn, key, "batched"): -2;
+    rc += txn? zp_txn_incr (txn, absent, 10, &batch_result): -2;
+    rc += txn? zp_txn_require_str (txn, other, NULL): -2;
+    s_note (transcript, size, "txn adds %d", rc);
+    rc = txn? zp_txn_commit (txn): -2;
+    s_note (transcript, size, "txn precondition %d %s %" PRId64, rc, test_errno_name (errno),
+            batch_result);
+    rc = txn? zp_txn_set_str (txn, key, "batched"): -2;
+    rc += txn? zp_txn_incr (txn, absent, 10, &batch_result): -2;
+    rc += txn? zp_txn_delete (txn, other): -2;
+    rc += txn? zp_txn_commit (txn): -2;
+    s_note (transcript, size, "txn %d %" PRId64, rc, batch_result);
+    for (int event = 0; event < 3; event++) {
+        next = watch? zp_watch_next (watch, &name, &value, 5000): -2;
+        s_note (transcript, size, "txn watch %d %s %s", next,
+                name? name + strlen (prefix): "NULL", value? value: "NULL");
+        zstr_free (&name);
+        zstr_free (&value);
+    }
+    zp_watch_destroy (&watch);
+    rc = txn? zp_txn_incr (txn, key, 1, NULL): -2;
+    rc += txn? zp_txn_commit (txn): -2;
+    s_note (transcript, size, "txn incr text %d %s", rc, test_errno_name (errno));
+    rc = txn? zp_txn_set_str (txn, "", "x"): -2;
+    s_note (transcript, size, "txn bad key %d %s", rc, test_errno_name (errno));
+    rc = txn? zp_txn_commit (txn): -2;
+    s_note (transcript, size, "txn empty %d", rc);
+    zp_txn_destroy (&txn);
+    //  A snapshot of the prefix, read locally
+    zp_state_t *snapshot = zp_state_snapshot (state, prefix);
+    text = snapshot? zp_state_get_str (snapshot, key): NULL;
+    s_note (transcript, size, "snapshot %zu %s %d", snapshot? zp_state_size (snapshot): 0,
+            text? text: "NULL", snapshot? zp_state_set_str (snapshot, key, "x"): -2);
+    zstr_free (&text);
+    zp_state_destroy (&snapshot);
+    rc = zp_state_delete (state, other);
+    s_note (transcript, size, "delete deleted %d %s", rc, test_errno_name (errno));
 }
 
-#define TRANSCRIPT_MAX  4096
+#define TRANSCRIPT_MAX  8192
 
 static void
 s_exercise_worker (zp_worker_t *self, void *props)
