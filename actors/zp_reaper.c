@@ -42,7 +42,8 @@ typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     zsock_t *events;            //  Exit events to the context
     zsock_t *sys;               //  Notices to the store ($proc/...)
-    zpoller_t *poller;          //  Polls pipe and pidfds
+    zmq_pollitem_t *items;      //  What s_wait polls: the pipe, the pidfds
+    size_t items_max;           //  Room in items
     bool terminated;            //  Did our owner ask us to quit?
     bool stopping;              //  Stopping: no more restarts
     char *dir;                  //  Socket directory
@@ -94,9 +95,7 @@ s_watch (self_t *self, child_t *child, pid_t pid)
     child->pid = pid;
     child->started = zclock_mono ();
     child->pidfd = s_pidfd_open (pid);
-    if (child->pidfd >= 0)
-        zpoller_add (self->poller, &child->pidfd);
-    else
+    if (child->pidfd < 0)
         self->unwatched++;
 }
 
@@ -104,7 +103,6 @@ static void
 s_unwatch (self_t *self, child_t *child)
 {
     if (child->pidfd >= 0) {
-        zpoller_remove (self->poller, &child->pidfd);
         close (child->pidfd);
         child->pidfd = -1;
     }
@@ -147,7 +145,7 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    zpoller_destroy (&self->poller);
+    free (self->items);
     zsock_destroy (&self->sys);
     zsock_destroy (&self->events);
     zlistx_destroy (&self->children);
@@ -186,19 +184,18 @@ s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
             goto failed;
     }
     else {
-        //  A worker's own context: notices go through a handle of ours
+        //  A worker's own context: notices go through a handle of ours. It
+        //  connects with the patience of any handle (a loaded machine can
+        //  take more than a notice's timeout to answer its HELLO)
         self->state = zp__state_new (args->store, args->keys? zcert_public_txt (args->keys->store)
                                                             : NULL,
-                                     args->keys? args->keys->client: NULL, NOTICE_TIMEOUT,
-                                     lane);
+                                     args->keys? args->keys->client: NULL,
+                                     zp__default_timeout (), lane);
         lane = -1;
         if (!self->state)
             goto failed;
+        zp_state_set_timeout (self->state, NOTICE_TIMEOUT);
     }
-    self->poller = zpoller_new (self->pipe, NULL);
-    if (!self->poller)
-        goto failed;
-    zpoller_set_nonstop (self->poller, true);
     return self;
 
 failed:;
@@ -384,7 +381,7 @@ s_reap (self_t *self)
     }
 }
 
-//  How long the poller may sleep: until the next restart, or the next poll
+//  How long s_wait may sleep: until the next restart, or the next poll
 //  of children without a pidfd
 static int
 s_timeout (self_t *self, int64_t deadline)
@@ -401,6 +398,40 @@ s_timeout (self_t *self, int64_t deadline)
                 timeout = (int) wait;
         }
     return timeout;
+}
+
+
+//  Wait up to timeout msecs (-1: for ever) for a child to exit, or for a
+//  command on the pipe when with_pipe; true when a command is waiting. The
+//  pidfds go to zmq_poll as plain descriptors, never through zpoller: it
+//  takes any pointer that is not a zsock for a libzmq socket and probes it,
+//  reading 1.5 KB past the descriptor, which faults when a child's record
+//  lies at the end of the heap (a nested supervisor died of SIGSEGV so)
+static bool
+s_wait (self_t *self, bool with_pipe, int timeout)
+{
+    size_t needed = zlistx_size (self->children) + 1;
+    if (needed > self->items_max) {
+        zmq_pollitem_t *items = (zmq_pollitem_t *) realloc (self->items,
+                                                            needed * sizeof (zmq_pollitem_t));
+        if (!items) {
+            //  Out of memory: poll the exits instead of watching them
+            zclock_sleep (POLL_INTERVAL);
+            return false;
+        }
+        self->items = items;
+        self->items_max = needed;
+    }
+    int count = 0;
+    if (with_pipe)
+        self->items [count++] = (zmq_pollitem_t) { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 };
+    for (child_t *child = (child_t *) zlistx_first (self->children); child;
+         child = (child_t *) zlistx_next (self->children))
+        if (child->pid > 0 && child->pidfd >= 0)
+            self->items [count++] = (zmq_pollitem_t) { NULL, child->pidfd, ZMQ_POLLIN, 0 };
+    //  EINTR (a signal) is a wake-up like any other
+    return zmq_poll (self->items, count, timeout) > 0
+        && with_pipe && (self->items [0].revents & ZMQ_POLLIN);
 }
 
 
@@ -425,12 +456,10 @@ s_stopped_running (self_t *self)
 static void
 s_wait_stopped (self_t *self, int64_t deadline)
 {
-    zpoller_remove (self->poller, self->pipe);
     while (s_stopped_running (self) && zclock_mono () < deadline) {
-        zpoller_wait (self->poller, s_timeout (self, deadline));
+        s_wait (self, false, s_timeout (self, deadline));
         s_reap (self);
     }
-    zpoller_add (self->poller, self->pipe);
 }
 
 static void
@@ -662,8 +691,7 @@ zp_reaper_actor (zsock_t *pipe, void *args)
     if (!self)
         return;
     while (!self->terminated) {
-        void *which = zpoller_wait (self->poller, s_timeout (self, -1));
-        if (which == self->pipe)
+        if (s_wait (self, true, s_timeout (self, -1)))
             s_handle_pipe (self);
         else
             s_reap (self);
