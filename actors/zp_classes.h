@@ -50,6 +50,27 @@ typedef struct {
 //  Set errno and return the value: `return zp__fail (EINVAL, -1);`
 #define zp__fail(err, value)    (errno = (err), (value))
 
+//  Descriptors that must be free before zproc makes a zmq socket or an
+//  actor: a socket takes one, the first socket of a process's context about
+//  six (libzmq's I/O and reaper threads), an actor's pipe two
+#define ZP_FD_HEADROOM          8
+
+//  0 when at least `wanted` descriptors are free in this process (it makes
+//  and closes that many); -1 with errno EMFILE when they are not
+int
+    zp__fd_headroom (int wanted);
+
+//  A new zsock of type, or NULL with errno EMFILE when no descriptor is
+//  left for it. Every socket zproc makes comes from here: CZMQ 4.2's
+//  zsock_new asserts when libzmq cannot make a socket.
+zsock_t *
+    zp__sock_new (int type);
+
+//  zactor_new, or NULL with errno EMFILE when no descriptor is left for
+//  its pipe (CZMQ 4.2's zactor_new asserts then too)
+zactor_t *
+    zp__actor_new (zactor_fn *fn, void *args);
+
 //  Default timeout of a plain state call, msecs: ZPROC_TIMEOUT from the
 //  environment, else this
 #define ZP_DEFAULT_TIMEOUT      5000

@@ -12,6 +12,7 @@
 */
 
 #include "zp_classes.h"
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <dirent.h>
 #include <poll.h>
@@ -111,10 +112,11 @@ s_actor_start (zactor_fn *fn, void *args)
     sigaddset (&blocked, SIGINT);
     sigaddset (&blocked, SIGTERM);
     pthread_sigmask (SIG_BLOCK, &blocked, &saved);
-    zactor_t *actor = zactor_new (fn, args);
+    zactor_t *actor = zp__actor_new (fn, args);
+    int failed = errno;
     pthread_sigmask (SIG_SETMASK, &saved, NULL);
     if (!actor)
-        return zp__fail (ENOMEM, NULL);
+        return zp__fail (failed, NULL);         //  No descriptor left
     int rc = ENOMEM;
     if (zsock_recv (actor, "i", &rc) < 0 || rc != 0) {
         zactor_destroy (&actor);
@@ -260,7 +262,7 @@ s_auth_admit (zcert_t *cert)
         //  skips what is not a certificate)
         if (s_auth_dir && s_auth_files && mkdtemp (s_auth_dir)
         &&  s_write_owner (s_auth_dir) == 0)
-            s_auth = zactor_new (zauth, NULL);
+            s_auth = zp__actor_new (zauth, NULL);
         if (!s_auth) {
             if (s_auth_dir)
                 s_remove_dir (s_auth_dir);
@@ -428,7 +430,7 @@ s_ctx_start (zp_ctx_t *self, int state_lane, int reaper_lane)
         reaper_lane
     };
     self->reaper = s_actor_start (zp_reaper_actor, &reaper_args);
-    self->events = self->reaper? zsock_new (ZMQ_PAIR): NULL;
+    self->events = self->reaper? zp__sock_new (ZMQ_PAIR): NULL;
     if (!self->events || zsock_connect (self->events, "%s", self->events_endpoint) < 0) {
         zp__lane_fd_close (state_lane);
         return -1;
@@ -441,9 +443,25 @@ s_ctx_start (zp_ctx_t *self, int state_lane, int reaper_lane)
     return self->state? 0: -1;
 }
 
+//  Every connection to the store costs a descriptor, and libzmq 4.3.4's
+//  ipc listener asserts when accept fails with EMFILE: the soft limit goes
+//  up to the hard one, as Redis does at start-up (doc/RATIONALE.md)
+static void
+s_raise_fd_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit (RLIMIT_NOFILE, &limit) < 0)
+            zsys_warning ("zproc: cannot raise the descriptor limit to %llu: %s",
+                          (unsigned long long) limit.rlim_max, strerror (errno));
+    }
+}
+
 zp_ctx_t *
 zp_ctx_new (void)
 {
+    s_raise_fd_limit ();
     zp_ctx_t *self = s_ctx_alloc ("worker-");
     if (!self)
         return NULL;
@@ -768,7 +786,7 @@ zp__ctx_publish (zp_ctx_t *self, const char *key, const char *value)
         return;
     }
     if (!self->notices) {
-        self->notices = zsock_new (ZMQ_PUSH);
+        self->notices = zp__sock_new (ZMQ_PUSH);
         if (!self->notices)
             return;
         zsock_set_sndhwm (self->notices, 0);

@@ -170,8 +170,8 @@ s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
     self->keys = args->keys;
     self->ctx = args->ctx;
     self->children = zlistx_new ();
-    self->events = zsock_new (ZMQ_PAIR);
-    self->sys = args->sys? zsock_new (ZMQ_PUSH): NULL;
+    self->events = zp__sock_new (ZMQ_PAIR);
+    self->sys = args->sys? zp__sock_new (ZMQ_PUSH): NULL;
     if (!self->dir || !self->children || !self->events || (args->sys && !self->sys))
         goto failed;
     zlistx_set_destructor (self->children, (czmq_destructor *) s_child_destroy);

@@ -475,7 +475,7 @@ zp__state_socket (zp_state_t *self, zsock_t **monitor_p)
 {
     //  A name of its own: a socket closed a moment ago may still hold its
     //  monitor's name while libzmq closes it
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    zsock_t *sock = zp__sock_new (ZMQ_DEALER);
     char *endpoint = sock? zp__inproc_endpoint ("monitor"): NULL;
     //  The monitor first: it must see the first handshake
     if (!endpoint
@@ -484,12 +484,16 @@ zp__state_socket (zp_state_t *self, zsock_t **monitor_p)
                             | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                             | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0
-    ||  !(*monitor_p = zsock_new (ZMQ_PAIR))
+    ||  !(*monitor_p = zp__sock_new (ZMQ_PAIR))
     ||  zsock_connect (*monitor_p, "%s", endpoint) < 0) {
+        //  No descriptor left (EMFILE), or no memory
+        int saved = errno == EMFILE? EMFILE: ENOMEM;
+        if (sock && endpoint)
+            zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
         zstr_free (&endpoint);
         zsock_destroy (monitor_p);
         zsock_destroy (&sock);
-        return zp__fail (ENOMEM, NULL);
+        return zp__fail (saved, NULL);
     }
     zstr_free (&endpoint);
     zsock_set_linger (sock, 0);

@@ -35,9 +35,12 @@
       streams). A request from a peer over budget is answered ENOBUFS;
       stream events wait in the log until the peer is under it again.
     - Dead peers: a lane's end of stream, or, for a ROUTER peer that holds
-      something, a probe every PEER_PROBE msecs that libzmq refuses
-      (ROUTER_MANDATORY: EHOSTUNREACH once the connection is gone).
-      s_peer_forget then ends its streams and withdraws its parked requests.
+      something, a probe that libzmq refuses (ROUTER_MANDATORY: EHOSTUNREACH
+      once the connection is gone). Every holding peer is probed PEER_SETTLE
+      msecs after the ROUTER's monitor reports a connection closed (a process
+      died, or heartbeats found its host gone), and each one silent for
+      PEER_PROBE msecs is probed that often anyway. s_peer_forget then ends
+      its streams and withdraws its parked requests.
     - Lanes (zp_lane.h): a worker forked by the context reaches the store on
       a socketpair made before the fork. The context hands the store its end
       as a descriptor number on the adoption socket (args->adopt); the store
@@ -70,6 +73,9 @@
 //  A ROUTER peer that holds something and has been silent this long is
 //  probed, to learn whether its connection is still there
 #define PEER_PROBE      3000
+//  After a connection closed, every holding peer is probed this many msecs
+//  later: libzmq's I/O thread has ended the connection's pipe by then
+#define PEER_SETTLE     100
 //  What a reply, a parked request and a stream cost beyond their bytes
 //  (libzmq's message and pipe entries, our bookkeeping)
 #define REPLY_OVERHEAD  256
@@ -102,7 +108,8 @@ typedef struct {
 #define SOCKET_ROUTER   1
 #define SOCKET_FEED     2
 #define SOCKET_SYS      3
-#define SOCKETS         4
+#define SOCKET_MONITOR  4
+#define SOCKETS         5
 //  Then the adoption socket, then the lanes
 #define FD_ADOPT        SOCKETS
 #define FD_LANES        (SOCKETS + 1)
@@ -145,6 +152,7 @@ typedef struct {
     zsock_t *router;            //  Client requests
     zsock_t *feed;              //  PAIR to the watcher registry
     zsock_t *sys;               //  zproc's own writes (reserved keys)
+    zsock_t *monitor;           //  The ROUTER's closed connections
     int adopt;                  //  Lane descriptors from the context (datagrams)
     peer_t **lanes;             //  Peers on a lane, polled with the sockets
     size_t nlanes;              //  How many
@@ -164,6 +172,7 @@ typedef struct {
     uint64_t seq;               //  Sequence number of the last change
     zhashx_t *peers;            //  identity -> peer_t, owned
     int64_t next_sweep;         //  When to look over the peers next (zclock_mono)
+    bool probe_all;             //  A connection closed: the next sweep probes every peer
     bool streams_held;          //  A stream is held back by its peer's budget
     int64_t next_resume;        //  When to try such streams again (zclock_mono)
     zlistx_t *streams;          //  stream_t, owned
@@ -237,11 +246,12 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->peers = zhashx_new ();
     self->streams = zlistx_new ();
     self->watched = zhashx_new ();
-    self->router = zsock_new (ZMQ_ROUTER);
-    self->feed = zsock_new (ZMQ_PAIR);
-    self->sys = zsock_new (ZMQ_PULL);
+    self->router = zp__sock_new (ZMQ_ROUTER);
+    self->feed = zp__sock_new (ZMQ_PAIR);
+    self->sys = zp__sock_new (ZMQ_PULL);
+    self->monitor = zp__sock_new (ZMQ_PAIR);
     if (!self->log || !self->map || !self->peers || !self->streams || !self->watched
-    ||  !self->router || !self->feed || !self->sys)
+    ||  !self->router || !self->feed || !self->sys || !self->monitor)
         goto failed;
     zhashx_set_destructor (self->map, zp__change_destructor);
     //  Keys are borrowed from the changes, not copied: a million keys cost a
@@ -268,8 +278,8 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     //  A tcp peer must finish its handshake within 5 s, and a connection
     //  whose other end went silent (a host gone) is closed within 10 s
     zsock_set_handshake_ivl (self->router, 5000);
-    zsock_set_heartbeat_ivl (self->router, 2000);
-    zsock_set_heartbeat_timeout (self->router, 6000);
+    zsock_set_heartbeat_ivl (self->router, 1000);
+    zsock_set_heartbeat_timeout (self->router, 5000);
     zsock_set_rcvhwm (self->router, 100000);
     if (args->cert) {
         zcert_apply (args->cert, self->router);
@@ -280,6 +290,14 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     zsock_set_sndhwm (self->feed, 0);
     zsock_set_rcvhwm (self->feed, 0);
     zsock_set_rcvhwm (self->sys, 0);
+    char *monitor = zp__inproc_endpoint ("store-monitor");
+    if (!monitor
+    ||  zmq_socket_monitor (zsock_resolve (self->router), monitor, ZMQ_EVENT_DISCONNECTED) < 0
+    ||  zsock_connect (self->monitor, "%s", monitor) < 0) {
+        zstr_free (&monitor);
+        goto failed;
+    }
+    zstr_free (&monitor);
     if (zsock_bind (self->router, "%s", args->endpoint) < 0
     ||  zsock_bind (self->feed, "%s", args->feed) < 0
     ||  zsock_bind (self->sys, "%s", args->sys) < 0)
@@ -310,6 +328,10 @@ s_self_destroy (self_t **self_p)
     }
     zsock_destroy (&self->sys);
     zsock_destroy (&self->feed);
+    //  The monitor ends before the socket it watches
+    if (self->router)
+        zmq_socket_monitor (zsock_resolve (self->router), NULL, 0);
+    zsock_destroy (&self->monitor);
     zsock_destroy (&self->router);
     //  Streams point to their peers: they go first
     zlistx_destroy (&self->streams);
@@ -1292,11 +1314,14 @@ s_peer_forget (self_t *self, peer_t *peer)
 
 //  Look over the peers: forget those that hold nothing and have been silent
 //  for PEER_IDLE, and ROUTER peers whose connection is gone (a probe, a
-//  HELLO with request id 0 that every client drops, finds out)
+//  HELLO with request id 0 that every client drops, finds out): every
+//  holding peer after a connection closed, else those silent a while
 static void
 s_peers_sweep (self_t *self)
 {
     int64_t now = zclock_mono ();
+    bool probe_all = self->probe_all;
+    self->probe_all = false;
     zlistx_t *gone = zlistx_new ();
     if (!gone)
         return;
@@ -1310,7 +1335,8 @@ s_peers_sweep (self_t *self)
                 zlistx_add_end (gone, peer);
         }
         else
-        if (now - peer->last_seen > PEER_PROBE && now - peer->last_probe > PEER_PROBE) {
+        if (probe_all
+        ||  (now - peer->last_seen > PEER_PROBE && now - peer->last_probe > PEER_PROBE)) {
             peer->last_probe = now;
             probe.seq = self->seq;
             if (s_peer_send (self, peer, &probe, NULL, 0) < 0 && errno == EHOSTUNREACH)
@@ -1637,7 +1663,9 @@ s_poll (self_t *self, int timeout)
         if (!self->fds)
             return zp__fail (ENOMEM, -1);
     }
-    zsock_t *sockets [SOCKETS] = { self->pipe, self->router, self->feed, self->sys };
+    zsock_t *sockets [SOCKETS] = {
+        self->pipe, self->router, self->feed, self->sys, self->monitor
+    };
     for (int index = 0; index < SOCKETS; index++)
         self->fds [index] = (struct pollfd) { zsock_fd (sockets [index]), POLLIN, 0 };
     self->fds [FD_ADOPT] = (struct pollfd) { self->adopt, POLLIN, 0 };
@@ -1692,6 +1720,24 @@ s_handle_feed (self_t *self)
             continue;           //  Forgotten meanwhile, or withdrawn
         s_unpark (peer, header.request_id);
         s_peer_send (self, peer, &header, frames + 4, self->nframes - 4);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  The ROUTER's monitor: a connection closed. Its peer, if it holds
+//  something, is found by the sweep that follows shortly.
+static void
+s_handle_monitor (self_t *self)
+{
+    void *monitor = zsock_resolve (self->monitor);
+    for (int batch = 0; batch < DRAIN_BATCH && s_recv_frames (self, monitor); batch++)
+        ;
+    if (!self->probe_all) {
+        self->probe_all = true;
+        int64_t settle = zclock_mono () + PEER_SETTLE;
+        if (self->next_sweep > settle)
+            self->next_sweep = settle;
     }
 }
 
@@ -1776,9 +1822,11 @@ zp_store_actor (zsock_t *pipe, void *args)
     //  Each zmq socket is looked at before the first poll
     for (int index = 0; index < SOCKETS; index++)
         self->check [index] = true;
-    zsock_t *sockets [SOCKETS] = { self->pipe, self->router, self->feed, self->sys };
+    zsock_t *sockets [SOCKETS] = {
+        self->pipe, self->router, self->feed, self->sys, self->monitor
+    };
     void (*handlers [SOCKETS]) (self_t *) = {
-        s_handle_pipe, s_handle_router, s_handle_feed, s_handle_sys
+        s_handle_pipe, s_handle_router, s_handle_feed, s_handle_sys, s_handle_monitor
     };
     while (!self->terminated) {
         //  The zmq sockets that may hold messages; a handler drains a batch

@@ -1,5 +1,6 @@
 /*  =========================================================================
-    zp_util - conveniences: zp_strerror and zp_version
+    zp_util - conveniences: zp_strerror and zp_version; sockets and actors
+    made without an assert when descriptors run out
 
     zp_strerror says what an errno means in zproc's terms (the errno values
     of the contract, include/zproc/zproc.h); zp_version is the library's
@@ -9,6 +10,7 @@
 */
 
 #include "zp_classes.h"
+#include <sys/eventfd.h>
 
 //  What each errno of the contract means in zproc
 static const struct {
@@ -57,4 +59,51 @@ zp_version (void)
 {
     return S_STRINGIFY (ZPROC_VERSION_MAJOR) "." S_STRINGIFY (ZPROC_VERSION_MINOR) "."
            S_STRINGIFY (ZPROC_VERSION_PATCH);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Descriptors: a zmq socket needs one (an eventfd, its mailbox), and CZMQ
+//  4.2 asserts when libzmq returns NULL for it (zsock_new, and zactor_new
+//  through zsys_create_pipe). So zproc makes sure of them first, by making
+//  eventfds (what libzmq will make) and closing them again. This is a
+//  check, not a reservation: another thread may take the descriptors in
+//  between, which is why ZP_FD_HEADROOM asks for more than one socket
+//  needs (doc/RATIONALE.md, "Descriptors").
+
+int
+zp__fd_headroom (int wanted)
+{
+    int fds [64];
+    int made = 0;
+    if (wanted > (int) (sizeof fds / sizeof fds [0]))
+        wanted = (int) (sizeof fds / sizeof fds [0]);
+    while (made < wanted) {
+        int fd = eventfd (0, EFD_CLOEXEC);
+        if (fd < 0)
+            break;
+        fds [made++] = fd;
+    }
+    int saved = errno;
+    for (int index = 0; index < made; index++)
+        close (fds [index]);
+    if (made == wanted)
+        return 0;
+    return zp__fail (saved == ENOMEM? ENOMEM: EMFILE, -1);
+}
+
+zsock_t *
+zp__sock_new (int type)
+{
+    if (zp__fd_headroom (ZP_FD_HEADROOM) < 0)
+        return NULL;
+    return zsock_new (type);
+}
+
+zactor_t *
+zp__actor_new (zactor_fn *fn, void *args)
+{
+    if (zp__fd_headroom (ZP_FD_HEADROOM) < 0)
+        return NULL;
+    return zactor_new (fn, args);
 }

@@ -86,7 +86,7 @@ s_self_new (zsock_t *pipe, zp_watchers_args_t *args)
     self->pipe = pipe;
     self->by_key = zhashx_new ();
     self->by_request = zhashx_new ();
-    self->feed = zsock_new (ZMQ_PAIR);
+    self->feed = zp__sock_new (ZMQ_PAIR);
     if (!self->by_key || !self->by_request || !self->feed)
         goto failed;
     zhashx_set_destructor (self->by_key, (czmq_destructor *) s_queue_destroy);

@@ -102,9 +102,9 @@ zp__mailbox_path (const char *dir, const char *box, const char *name)
 static zsock_t *
 s_box_bind (zp_worker_t *self, const char *box)
 {
-    zsock_t *pull = zsock_new (ZMQ_PULL);
+    zsock_t *pull = zp__sock_new (ZMQ_PULL);
     if (!pull)
-        return zp__fail (ENOMEM, NULL);
+        return NULL;            //  EMFILE
     zsock_set_rcvhwm (pull, MAILBOX_QUEUE);
     if (self->keys) {
         //  Only processes of the context hold the mailbox key: no ZAP needed
@@ -126,7 +126,8 @@ zsock_t *
 zp__mailbox_connect (const char *dir, const char *box, const char *name, zp_keys_t *keys)
 {
     char *path = zp__mailbox_path (dir, box, name);
-    zsock_t *push = path? zsock_new (ZMQ_PUSH): NULL;
+    zsock_t *push = path? zp__sock_new (ZMQ_PUSH): NULL;
+    int saved = path? errno: ENOMEM;
     if (push) {
         zsock_set_sndhwm (push, ZP_MAILBOX_BOUND);
         if (keys) {
@@ -137,7 +138,7 @@ zp__mailbox_connect (const char *dir, const char *box, const char *name, zp_keys
             zsock_destroy (&push);
     }
     zstr_free (&path);
-    return push? push: zp__fail (ENOMEM, NULL);
+    return push? push: zp__fail (saved == EMFILE? EMFILE: ENOMEM, NULL);
 }
 
 int

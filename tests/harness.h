@@ -226,6 +226,11 @@ bool
 char *
     test_endpoint_dir (const char *endpoint);
 
+//  The value of the figure NAME in zp_state_info's text, or -1 when the
+//  text has no such line
+int64_t
+    test_info_field (const char *info, const char *name);
+
 //  Deadline-based wait: call cond (arg) until it returns true or timeout_ms
 //  passes, backing off between calls. For conditions no blocking call can
 //  wait on. Returns 0, or -1 with ETIMEDOUT.

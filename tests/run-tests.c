@@ -25,6 +25,7 @@
     =========================================================================
 */
 
+#include "config.h"
 #include "harness.h"
 #include "test-list.h"
 
@@ -386,6 +387,19 @@ test_endpoint_dir (const char *endpoint)
     return copy;
 }
 
+int64_t
+test_info_field (const char *info, const char *name)
+{
+    size_t size = strlen (name);
+    for (const char *line = info; line && *line; ) {
+        if (strncmp (line, name, size) == 0 && line [size] == ' ')
+            return strtoll (line + size + 1, NULL, 10);
+        line = strchr (line, '\n');
+        line = line? line + 1: NULL;
+    }
+    return -1;
+}
+
 int
 wait_until (test_cond_fn *cond, void *arg, int timeout_ms)
 {
@@ -421,14 +435,31 @@ s_find (const char *name)
 //  lost and turn its exit code into 99. With --child-silent-after-fork the
 //  child's report is never shown anyway: check leaks in the test process
 //  only (other memory errors in a child still give 99).
+//  True in a process forked from a test's process (a worker, a helper role)
+static bool s_forked = false;
+
 static void
 s_after_fork_in_child (void)
 {
+    s_forked = true;
 #if defined (HAVE_VALGRIND_H)
     if (RUNNING_ON_VALGRIND)
         VALGRIND_CLO_CHANGE ("--leak-check=no");
 #endif
 }
+
+#if defined (ZPROC_SANITIZERS)
+//  LeakSanitizer asks this at exit. A forked process holds copies of its
+//  parent's objects (the context, the actors' state) that only the parent's
+//  threads could free: when a worker leaves with exit (), they are not
+//  leaks. Leaks are checked in each test's own process.
+int __lsan_is_turned_off (void);
+int
+__lsan_is_turned_off (void)
+{
+    return s_forked;
+}
+#endif
 
 //  Run one test in this process: what `run-tests --run NAME` does
 static int

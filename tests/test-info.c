@@ -5,25 +5,6 @@
 
 #include "harness.h"
 
-//  The value of NAME in zp_state_info's text, or -1 when it is not there
-static int64_t
-s_field (const char *info, const char *name)
-{
-    char *wanted = zsys_sprintf ("%s ", name);
-    const char *line = info;
-    int64_t value = -1;
-    while (line && *line) {
-        if (strncmp (line, wanted, strlen (wanted)) == 0) {
-            value = strtoll (line + strlen (wanted), NULL, 10);
-            break;
-        }
-        line = strchr (line, '\n');
-        line = line? line + 1: NULL;
-    }
-    zstr_free (&wanted);
-    return value;
-}
-
 //  Parks a watcher on a key nobody writes, after saying it is about to
 static void
 s_parker (zp_worker_t *self, void *props)
@@ -44,7 +25,7 @@ s_parked (void *arg)
 {
     parked_t *wanted = (parked_t *) arg;
     char *info = zp_state_info (wanted->state);
-    bool done = info && s_field (info, "parked") == wanted->parked;
+    bool done = info && test_info_field (info, "parked") == wanted->parked;
     zstr_free (&info);
     return done;
 }
@@ -73,16 +54,16 @@ TEST_IMPL (info_fields)
         line++;
     }
     ASSERT_EQ (*line, 0);
-    ASSERT_EQ (s_field (info, "keys"), 2);
-    ASSERT_EQ (s_field (info, "bytes"), strlen ("alpha1beta22"));
-    ASSERT_EQ (s_field (info, "seq"), 3);
-    ASSERT_EQ (s_field (info, "log"), 3);
-    ASSERT_EQ (s_field (info, "log_bytes"), strlen ("1xyz22"));
-    ASSERT_GE (s_field (info, "clients"), 1);
-    ASSERT_EQ (s_field (info, "streams"), 0);
-    ASSERT_EQ (s_field (info, "parked"), 0);
-    ASSERT_GT (s_field (info, "rss"), 1024 * 1024);
-    ASSERT_EQ (s_field (info, "pid"), getpid ());
+    ASSERT_EQ (test_info_field (info, "keys"), 2);
+    ASSERT_EQ (test_info_field (info, "bytes"), strlen ("alpha1beta22"));
+    ASSERT_EQ (test_info_field (info, "seq"), 3);
+    ASSERT_EQ (test_info_field (info, "log"), 3);
+    ASSERT_EQ (test_info_field (info, "log_bytes"), strlen ("1xyz22"));
+    ASSERT_GE (test_info_field (info, "clients"), 1);
+    ASSERT_EQ (test_info_field (info, "streams"), 0);
+    ASSERT_EQ (test_info_field (info, "parked"), 0);
+    ASSERT_GT (test_info_field (info, "rss"), 1024 * 1024);
+    ASSERT_EQ (test_info_field (info, "pid"), getpid ());
     zstr_free (&info);
 
     //  A stream, and a worker parked on a watcher (on its direct lane)
@@ -94,9 +75,9 @@ TEST_IMPL (info_fields)
     ASSERT_EQ (wait_until (s_parked, &wanted, test_ms (5000)), 0);
     info = zp_state_info (state);
     ASSERT_NOT_NULL (info);
-    ASSERT_EQ (s_field (info, "streams"), 1);
-    ASSERT_GE (s_field (info, "clients"), 3);
-    ASSERT_GE (s_field (info, "lanes"), 1);
+    ASSERT_EQ (test_info_field (info, "streams"), 1);
+    ASSERT_GE (test_info_field (info, "clients"), 3);
+    ASSERT_GE (test_info_field (info, "lanes"), 1);
     zstr_free (&info);
 
     //  Not on a view; not on nothing

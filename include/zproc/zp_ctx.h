@@ -23,7 +23,11 @@ extern "C" {
 //  memory, and only the certificates the context issued (or admitted, see
 //  zp_ctx_allow) get in. Directories left by contexts whose process died
 //  are removed. A context can be made again at once after another was
-//  destroyed, as often as wanted. The caller owns the context, or NULL
+//  destroyed, as often as wanted. Every connection to the store costs the
+//  process a file descriptor, so zp_ctx_new raises this process's soft
+//  RLIMIT_NOFILE to its hard limit (as Redis does at start-up); the raised
+//  limit is inherited by the workers and stays after the context is
+//  destroyed. The caller owns the context, or NULL
 //  with errno: ENOMEM; EMFILE (no file descriptor or ZeroMQ socket left);
 //  what mkdtemp or writing in it reports when the socket directory cannot
 //  be made under $TMPDIR (EACCES, ENOENT, ENOTDIR, ENOSPC, EROFS...);

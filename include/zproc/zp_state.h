@@ -40,7 +40,9 @@ extern "C" {
 //  its secret part), else a fresh one, which a store admits only after
 //  zp_ctx_allow. Returns a handle the caller owns, or NULL with errno:
 //  EINVAL (bad endpoint, key or certificate file), ENOTCONN (no store
-//  answered within the default timeout), EACCES (refused by CURVE).
+//  answered within the default timeout), EACCES (refused by CURVE), EMFILE
+//  (no file descriptor left in this process for its socket; never an
+//  abort).
 zp_state_t *
     zp_state_connect (const char *endpoint, const char *server_public_key);
 

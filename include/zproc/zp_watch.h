@@ -19,7 +19,8 @@ extern "C" {
 //  Watch the keys under prefix (NULL or "" = all keys) through the store
 //  that state talks to. The watch has its own socket; state may be used
 //  while the watch lives. Returns a watch the caller destroys, or NULL with
-//  errno: EINVAL, ENOTCONN, EINTR, EACCES (state is a read-only view).
+//  errno: EINVAL, ENOTCONN, EINTR, EACCES (state is a read-only view),
+//  EMFILE (no file descriptor left for its socket).
 zp_watch_t *
     zp_watch_new (zp_state_t *state, const char *prefix);
 
