@@ -122,7 +122,8 @@ s_queue (zp_lane_t *self, const void *data, size_t size)
     if (self->output_end + size > self->output_size) {
         //  Move what is left to the front first; grow when that is not enough
         size_t left = self->output_end - self->output_start;
-        memmove (self->output, self->output + self->output_start, left);
+        if (left)               //  output is NULL until the first queued byte
+            memmove (self->output, self->output + self->output_start, left);
         self->output_start = 0;
         self->output_end = left;
         if (left + size > self->output_size) {
@@ -345,7 +346,8 @@ zp__lane_fill (zp_lane_t *self)
         needed = LANE_BUFFER;
     if (self->input_start + needed > self->input_size) {
         size_t left = self->input_end - self->input_start;
-        memmove (self->input, self->input + self->input_start, left);
+        if (left)               //  input is NULL after zp__lane_take
+            memmove (self->input, self->input + self->input_start, left);
         self->input_start = 0;
         self->input_end = left;
         if (needed > self->input_size) {

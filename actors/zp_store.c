@@ -276,7 +276,7 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_router_mandatory (self->router, 1);
     //  A tcp peer must finish its handshake within 5 s, and a connection
-    //  whose other end went silent (a host gone) is closed within 10 s
+    //  whose other end went silent (a host gone) is closed within 6 s
     zsock_set_handshake_ivl (self->router, 5000);
     zsock_set_heartbeat_ivl (self->router, 1000);
     zsock_set_heartbeat_timeout (self->router, 5000);
