@@ -315,12 +315,16 @@ s_hold_streams (void *sock, void *arg)
         ||  s_raw_send (socks [index], ZP_CMD_WATCH, 0, 2, watch, 2) < 0)
             _exit (4);
     }
+    //  The store's probes (HELLO, request id 0) may come first
     for (int index = 0; index < HOLDERS; index++) {
-        byte header [ZP_HEADER_SIZE];
-        zp_header_t decoded;
-        if (zmq_recv (socks [index], header, sizeof header, 0) != (int) sizeof header
-        ||  zp__header_decode (&decoded, header, sizeof header) < 0
-        ||  decoded.command != ZP_CMD_WATCH || decoded.status != ZP_STATUS_OK)
+        zp_header_t decoded = { .command = ZP_CMD_HELLO };
+        while (decoded.command == ZP_CMD_HELLO && decoded.request_id == 0) {
+            byte header [ZP_HEADER_SIZE];
+            if (zmq_recv (socks [index], header, sizeof header, 0) != (int) sizeof header
+            ||  zp__header_decode (&decoded, header, sizeof header) < 0)
+                _exit (6);
+        }
+        if (decoded.command != ZP_CMD_WATCH || decoded.status != ZP_STATUS_OK)
             _exit (6);
     }
     free (value);
