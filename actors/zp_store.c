@@ -276,10 +276,10 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_router_mandatory (self->router, 1);
     //  A tcp peer must finish its handshake within 5 s, and a connection
-    //  whose other end went silent (a host gone) is closed within 6 s
+    //  whose other end went silent (a host gone) is closed within 8 s
     zsock_set_handshake_ivl (self->router, 5000);
-    zsock_set_heartbeat_ivl (self->router, 1000);
-    zsock_set_heartbeat_timeout (self->router, 5000);
+    zsock_set_heartbeat_ivl (self->router, 2000);
+    zsock_set_heartbeat_timeout (self->router, 6000);
     zsock_set_rcvhwm (self->router, 100000);
     if (args->cert) {
         zcert_apply (args->cert, self->router);

@@ -36,28 +36,45 @@ s_rss (void)
     return (int64_t) resident * sysconf (_SC_PAGESIZE);
 }
 
-//  Under the sanitizers freed memory waits in ASan's quarantine and the
-//  allocator keeps what it had: the process's RSS does not tell what the
-//  store holds. Bounds on RSS are checked in the plain build; the store's
-//  own counts (INFO) in every build.
-#ifdef ZPROC_SANITIZERS
-#   define ASSERT_RSS_LE(a, b)  printf ("# RSS bound not checked under the sanitizers\n")
-#else
-#   define ASSERT_RSS_LE(a, b)  ASSERT_LE (a, b)
+//  Under the sanitizers freed memory waits in ASan's quarantine, and under
+//  valgrind its allocator keeps what it had: there the process's RSS does
+//  not tell what the store holds. Bounds on RSS are checked in the plain
+//  build run natively; the store's own counts (INFO) everywhere.
+#if defined (__has_include)
+#   if __has_include (<valgrind/valgrind.h>)
+#       include <valgrind/valgrind.h>
+#   endif
 #endif
+
+static bool
+s_rss_meaningful (void)
+{
+#if defined (ZPROC_SANITIZERS)
+    return false;
+#elif defined (RUNNING_ON_VALGRIND)
+    return !RUNNING_ON_VALGRIND;
+#else
+    return true;
+#endif
+}
+
+#define ASSERT_RSS_LE(a, b) do { \
+    if (s_rss_meaningful ()) \
+        ASSERT_LE (a, b); \
+    else \
+        printf ("# RSS bound not checked under valgrind or the sanitizers\n"); \
+} while (0)
 
 //  This process's RSS once it is at most margin above before, or after 20 s
 static int64_t
 s_rss_settled (int64_t before, int64_t margin)
 {
-    int64_t after = s_rss ();
-#ifndef ZPROC_SANITIZERS
     int64_t deadline = zclock_mono () + 20000;
-    while (after - before > margin && zclock_mono () < deadline) {
+    int64_t after = s_rss ();
+    while (s_rss_meaningful () && after - before > margin && zclock_mono () < deadline) {
         zclock_sleep (250);
         after = s_rss ();
     }
-#endif
     return after;
 }
 
@@ -288,6 +305,9 @@ TEST_IMPL (hostile_dead_client)
 
 #define HOLDERS         20
 #define HOLDER_VALUE    (4 * MIB)
+//  What may stay resident once the store let go of the 80 MiB it held: a
+//  few MB usually, up to 21 MB seen on a loaded machine (allocator arenas)
+#define HOLDER_SLACK    (32 * MIB)
 
 //  Opens HOLDERS connections to the endpoint (arg), the first being sock;
 //  each parks a WAIT_EQUAL and opens a stream; returns once every stream
@@ -355,14 +375,14 @@ s_dead_holder (bool tcp, int signum)
     holding_t freed = { state, 0, 0 };
     ASSERT_EQ (wait_until (s_holding, &freed, test_ms (10000)), 0);
     int64_t took = zclock_mono () - start;
-    int64_t after = s_rss_settled (before, 16 * MIB);
+    int64_t after = s_rss_settled (before, HOLDER_SLACK);
     printf ("# %s holder, %s: parent RSS %" PRId64 " MB, %" PRId64 " MB with %d streams and "
             "%d parked WAIT_EQUAL of %d MiB, %" PRId64 " MB after; freed in %" PRId64 " ms\n",
             tcp? "tcp": "ipc", signum == SIGKILL? "killed": "stopped", before / MIB,
             holding / MIB, HOLDERS, HOLDERS, HOLDER_VALUE / MIB, after / MIB, took);
     s_child_kill (pid, done_fd);
     ASSERT_GE (holding - before, HOLDERS * HOLDER_VALUE / 2);
-    ASSERT_RSS_LE (after - before, 16 * MIB);
+    ASSERT_RSS_LE (after - before, HOLDER_SLACK);
     ASSERT_STATE_STR (state, "small", "ok");
     zp_ctx_destroy (&ctx);
     return 0;
@@ -597,9 +617,10 @@ TEST_IMPL (hostile_fd_silent_tcp)
     }
     close (go [0]);
     //  This process gets 300 descriptors more than it uses: the 1,000
-    //  peers take them all (its hard limit too, so nothing raises it)
-    struct rlimit limit = { 0, 0 };
-    limit.rlim_cur = limit.rlim_max = (rlim_t) (s_open_fds () + 300);
+    //  peers take them all (the soft limit: only zp_ctx_new raises it)
+    struct rlimit limit;
+    ASSERT_EQ (getrlimit (RLIMIT_NOFILE, &limit), 0);
+    limit.rlim_cur = (rlim_t) (s_open_fds () + 300);
     ASSERT_EQ (setrlimit (RLIMIT_NOFILE, &limit), 0);
     setenv ("ZPROC_TIMEOUT", "1000", 1);
     ASSERT_EQ (write (go [1], "g", 1), 1);
