@@ -71,6 +71,11 @@ zsock_t *
 zactor_t *
     zp__actor_new (zactor_fn *fn, void *args);
 
+//  A pidfd for a child's pid (Linux 5.3 and later), readable when it
+//  exits; -1 with errno (ENOSYS where the kernel or libc has none)
+int
+    zp__pidfd_open (pid_t pid);
+
 //  Default timeout of a plain state call, msecs: ZPROC_TIMEOUT from the
 //  environment, else this
 #define ZP_DEFAULT_TIMEOUT      5000

@@ -35,7 +35,6 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 
 //  Attempts per task, unless zp_pool_set_tries says otherwise
 #define DEFAULT_TRIES       3
@@ -176,16 +175,6 @@ s_now_ns (void)
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
     return (uint64_t) now.tv_sec * 1000000000 + (uint64_t) now.tv_nsec;
-}
-
-static int
-s_pidfd_open (pid_t pid)
-{
-#if defined (SYS_pidfd_open)
-    return (int) syscall (SYS_pidfd_open, pid, 0);
-#else
-    return zp__fail (ENOSYS, -1);
-#endif
 }
 
 
@@ -402,7 +391,7 @@ s_slot_start (zp_pool_t *self, slot_t *slot)
     }
     slot->pid = pid;
     fcntl (slot->fd, F_SETFL, fcntl (slot->fd, F_GETFL) | O_NONBLOCK);
-    slot->pidfd = s_pidfd_open (pid);
+    slot->pidfd = zp__pidfd_open (pid);
     s_slot_reset (slot);
     return 0;
 }

@@ -4,7 +4,6 @@
 */
 
 #include "zp_classes.h"
-#include <sys/syscall.h>
 
 //  How often children without a pidfd are polled, msecs
 #define POLL_INTERVAL   50
@@ -78,23 +77,13 @@ s_child_destroy (child_t **self_p)
     }
 }
 
-static int
-s_pidfd_open (pid_t pid)
-{
-#if defined (SYS_pidfd_open)
-    return (int) syscall (SYS_pidfd_open, pid, 0);
-#else
-    return zp__fail (ENOSYS, -1);
-#endif
-}
-
 //  Watch a child's pid: through a pidfd, or by polling
 static void
 s_watch (self_t *self, child_t *child, pid_t pid)
 {
     child->pid = pid;
     child->started = zclock_mono ();
-    child->pidfd = s_pidfd_open (pid);
+    child->pidfd = zp__pidfd_open (pid);
     if (child->pidfd < 0)
         self->unwatched++;
 }

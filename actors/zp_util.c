@@ -11,6 +11,7 @@
 
 #include "zp_classes.h"
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 
 //  What each errno of the contract means in zproc
 static const struct {
@@ -106,4 +107,14 @@ zp__actor_new (zactor_fn *fn, void *args)
     if (zp__fd_headroom (ZP_FD_HEADROOM) < 0)
         return NULL;
     return zactor_new (fn, args);
+}
+
+int
+zp__pidfd_open (pid_t pid)
+{
+#if defined (SYS_pidfd_open)
+    return (int) syscall (SYS_pidfd_open, pid, 0);
+#else
+    return zp__fail (ENOSYS, -1);
+#endif
 }
