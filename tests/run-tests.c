@@ -908,6 +908,13 @@ main (int argc, char *argv [])
     char scale [32];
     snprintf (scale, sizeof (scale), "%g", test_timeout_scale ());
     setenv ("ZPROC_TEST_TIMEOUT_SCALE", scale, 1);
+    //  ...and the library's default call timeout with it: under valgrind a
+    //  16 MiB set takes longer than the 5 s default (ENOTCONN otherwise)
+    if (test_timeout_scale () != 1.0 && !getenv ("ZPROC_TIMEOUT")) {
+        char call_timeout [32];
+        snprintf (call_timeout, sizeof (call_timeout), "%.0f", 5000 * test_timeout_scale ());
+        setenv ("ZPROC_TIMEOUT", call_timeout, 1);
+    }
 
     //  We exec this very binary (behind libtool's wrapper it is the real one)
     char exe [PATH_MAX];
