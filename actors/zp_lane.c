@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 //  Input buffer to start with, and the most iovecs one sendmsg carries
 #define LANE_BUFFER         (64 * 1024)
@@ -37,6 +38,10 @@ struct _zp_lane_t {
     int rcvtimeo;               //  SO_RCVTIMEO now set, msecs (0 = none)
     int fds_in [LANE_FDS_IN];   //  Descriptors received (SCM_RIGHTS), oldest first
     size_t nfds_in;             //  How many
+    //  The output side may be shared by two threads (zp__lane_share): the
+    //  lock keeps each message whole in the stream and the queue sound
+    pthread_mutex_t lock;       //  Guards output, output_* and fd's writes
+    int refs;                   //  Holders (zp__lane_share), atomic
 };
 
 
@@ -60,6 +65,8 @@ zp__lane_new (int fd, bool blocking, size_t max)
     self->fd = fd;
     self->blocking = blocking;
     self->max = max;
+    self->refs = 1;
+    pthread_mutex_init (&self->lock, NULL);
     int flags = fcntl (fd, F_GETFL);
     if (flags < 0
     ||  fcntl (fd, F_SETFL, blocking? flags & ~O_NONBLOCK: flags | O_NONBLOCK) < 0) {
@@ -76,6 +83,9 @@ zp__lane_destroy (zp_lane_t **self_p)
     if (!self_p || !*self_p)
         return;
     zp_lane_t *self = *self_p;
+    *self_p = NULL;
+    if (__atomic_sub_fetch (&self->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
     if (self->fd >= 0) {
         zp__lane_fd_mark (self->fd, false);
         close (self->fd);
@@ -85,8 +95,15 @@ zp__lane_destroy (zp_lane_t **self_p)
         close (fd);
     free (self->input);
     free (self->output);
+    pthread_mutex_destroy (&self->lock);
     free (self);
-    *self_p = NULL;
+}
+
+zp_lane_t *
+zp__lane_share (zp_lane_t *self)
+{
+    __atomic_add_fetch (&self->refs, 1, __ATOMIC_RELAXED);
+    return self;
 }
 
 int
@@ -227,6 +244,7 @@ zp__lane_send_fd (zp_lane_t *self, const zp_part_t *parts, size_t nparts, int fd
     s_put_uint32 (sizes, (uint32_t) total);
     iov [0] = (struct iovec) { sizes, ZP_LANE_PREFIX };
     size_t first = 0;
+    pthread_mutex_lock (&self->lock);
     //  Behind queued bytes: queue it all, order matters
     if (self->output_end == self->output_start) {
         while (first < count) {
@@ -238,7 +256,7 @@ zp__lane_send_fd (zp_lane_t *self, const zp_part_t *parts, size_t nparts, int fd
                 fd = -1;        //  It went with the first bytes
             if (done < 0) {
                 rc = -1;
-                goto done;
+                break;
             }
             if (done == 0 && !self->blocking)
                 break;
@@ -247,6 +265,7 @@ zp__lane_send_fd (zp_lane_t *self, const zp_part_t *parts, size_t nparts, int fd
     }
     for (; first < count && rc == 0; first++)
         rc = s_queue (self, iov [first].iov_base, iov [first].iov_len);
+    pthread_mutex_unlock (&self->lock);
 
 done:
     if (sizes != stack_sizes)
@@ -259,12 +278,17 @@ done:
 size_t
 zp__lane_queued (zp_lane_t *self)
 {
-    return self->output_end - self->output_start;
+    pthread_mutex_lock (&self->lock);
+    size_t queued = self->output_end - self->output_start;
+    pthread_mutex_unlock (&self->lock);
+    return queued;
 }
 
 int
 zp__lane_flush (zp_lane_t *self)
 {
+    pthread_mutex_lock (&self->lock);
+    int rc = 0;
     while (self->output_start < self->output_end) {
         struct iovec iov = {
             self->output + self->output_start, self->output_end - self->output_start
@@ -272,14 +296,16 @@ zp__lane_flush (zp_lane_t *self)
         ssize_t done = s_sendmsg (self, &iov, 1, -1);
         if (done < 0 && errno == EINTR)
             continue;
-        if (done < 0)
-            return -1;
-        if (done == 0)
-            return 0;
+        if (done <= 0) {
+            rc = (int) done;
+            break;
+        }
         self->output_start += (size_t) done;
     }
-    self->output_start = self->output_end = 0;
-    return 0;
+    if (self->output_start == self->output_end)
+        self->output_start = self->output_end = 0;
+    pthread_mutex_unlock (&self->lock);
+    return rc;
 }
 
 

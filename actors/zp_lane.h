@@ -30,9 +30,17 @@ typedef struct _zp_lane_t zp_lane_t;
 zp_lane_t *
     zp__lane_new (int fd, bool blocking, size_t max);
 
-//  Close the socket and free the buffers; nulls *self_p
+//  Drop the caller's reference and null *self_p; the last one closes the
+//  socket and frees the buffers
 void
     zp__lane_destroy (zp_lane_t **self_p);
+
+//  A reference for another thread (dropped with zp__lane_destroy): the
+//  lane's output side (send, queued, flush) is locked, so two threads may
+//  send on it, each message whole in the stream; only one thread reads.
+//  Returns self.
+zp_lane_t *
+    zp__lane_share (zp_lane_t *self);
 
 //  The lane's socket, for a poller
 int

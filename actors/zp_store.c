@@ -1111,7 +1111,10 @@ s_watched_add (self_t *self, const char *key, int delta)
 }
 
 //  Hand a request to the registry, to wait for a change: 'P', the peer's
-//  identity, the header, the key [, the value waited for]
+//  identity, the header, the key, the peer's lane [, the value waited for].
+//  The lane frame holds a reference to a lane peer's lane (zp__lane_share),
+//  so the registry writes the answer on it itself, one thread hop less on
+//  a wake-up; it is empty for a ROUTER peer, answered through us.
 static void
 s_park (self_t *self, peer_t *peer, const zp_request_t *request)
 {
@@ -1139,8 +1142,11 @@ s_park (self_t *self, peer_t *peer, const zp_request_t *request)
     peer->held += charge;
     zmq_send (feed, peer->identity + 1, peer->identity [0], ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send (feed, header, sizeof header, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (feed, request->key, request->key_size,
-              ZMQ_DONTWAIT | (with_value? ZMQ_SNDMORE: 0));
+    zmq_send (feed, request->key, request->key_size, ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    zp_lane_t *lane = peer->lane? zp__lane_share (peer->lane): NULL;
+    if (zmq_send (feed, &lane, lane? sizeof lane: 0,
+                  ZMQ_DONTWAIT | (with_value? ZMQ_SNDMORE: 0)) < 0 && lane)
+        zp__lane_destroy (&lane);
     if (with_value)
         zmq_send (feed, request->value.data, request->value.size, ZMQ_DONTWAIT);
     s_watched_add (self, request->key, 1);
@@ -1692,7 +1698,8 @@ s_zmq_ready (zsock_t *sock)
 //  --------------------------------------------------------------------------
 //  The registry ends each parked request with a message naming its key and
 //  peer: 'R', key, identity, header [, value], a reply we send on to the
-//  peer; or 'D', key, identity, a request the peer withdrew
+//  peer; 'W', key, identity, header, a reply it wrote on the peer's lane
+//  itself; or 'D', key, identity, a request the peer withdrew
 
 static void
 s_handle_feed (self_t *self)
@@ -1714,12 +1721,14 @@ s_handle_feed (self_t *self)
         key [frames [1].size] = 0;
         s_watched_add (self, key, -1);
         peer_t *peer = s_peer_lookup (self, frames [2].data, frames [2].size);
+        byte kind = *(const byte *) frames [0].data;
         zp_header_t header;
-        if (!peer || *(const byte *) frames [0].data != 'R' || self->nframes < 4
+        if (!peer || (kind != 'R' && kind != 'W') || self->nframes < 4
         ||  zp__header_decode (&header, (const byte *) frames [3].data, frames [3].size) < 0)
             continue;           //  Forgotten meanwhile, or withdrawn
         s_unpark (peer, header.request_id);
-        s_peer_send (self, peer, &header, frames + 4, self->nframes - 4);
+        if (kind == 'R')
+            s_peer_send (self, peer, &header, frames + 4, self->nframes - 4);
     }
 }
 

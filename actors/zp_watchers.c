@@ -3,21 +3,25 @@
 
     Parked requests are indexed twice: by key, so a change wakes exactly the
     requests on its key, and by (client, request id), so a client that gave
-    up (timeout) can withdraw its request in O(1). Replies go back over the
-    feed to the store, which owns the socket the client talks to.
+    up (timeout) can withdraw its request in O(1). A request that came on a
+    direct lane is answered on that lane, here: a wake-up crosses the setter,
+    the store, this thread and the waiter, no more (the store hears of it
+    afterwards, for its accounts). Other replies go back over the feed to
+    the store, which owns the ROUTER socket the client talks to.
     =========================================================================
 */
 
 #include "zp_classes.h"
 #include <poll.h>
 
-//  Feed messages: kind, routing id (a peer's identity), header, key, value
-#define MAX_FRAMES      5
+//  Feed messages: kind, routing id (a peer's identity), header, key, lane, value
+#define MAX_FRAMES      6
 
 typedef struct {
     zframe_t *routing_id;       //  The client to answer
     zp_header_t header;         //  The request, answered with its id
     zchunk_t *value;            //  WAIT_EQUAL: the value waited for
+    zp_lane_t *lane;            //  The client's lane (a reference), or NULL
     char *index_key;            //  Its key in by_request
     char *key;                  //  Its key in by_key
     zlistx_t *queue;            //  The queue it is parked in
@@ -46,6 +50,7 @@ s_waiter_destroy (waiter_t **self_p)
     if (self) {
         zframe_destroy (&self->routing_id);
         zchunk_destroy (&self->value);
+        zp__lane_destroy (&self->lane);
         zstr_free (&self->index_key);
         zstr_free (&self->key);
         free (self);
@@ -121,7 +126,8 @@ s_waiter_remove (self_t *self, waiter_t *waiter)
 
 
 //  --------------------------------------------------------------------------
-//  Answer a waiter through the store, and forget it
+//  Answer a waiter, and forget it: on its lane, then 'W' to the store; or
+//  'R' with the reply, which the store sends on
 
 static void
 s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
@@ -135,17 +141,26 @@ s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
     header.seq = change? change->batch_end: 0;
     bool with_value = change && status == ZP_STATUS_OK
                    && waiter->header.command == ZP_CMD_WAIT_CHANGE;
-    byte kind = 'R';
     byte buffer [ZP_HEADER_SIZE];
     zp__header_encode (&header, buffer);
+    zp_part_t reply [2] = {
+        { buffer, sizeof buffer }, { with_value? change->value: NULL, with_value? change->size: 0 }
+    };
+    size_t nreply = with_value? 2: 1;
+    //  A lane whose client died fails here: the store forgets that peer
+    if (waiter->lane) {
+        zp__lane_send (waiter->lane, reply, nreply);
+        nreply = 1;
+    }
+    byte kind = waiter->lane? 'W': 'R';
     //  Never waiting: at shutdown the store may be gone already
     if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
         zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_SNDMORE | ZMQ_DONTWAIT);
         zmq_send (feed, zframe_data (waiter->routing_id), zframe_size (waiter->routing_id),
                   ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send (feed, buffer, sizeof buffer, ZMQ_DONTWAIT | (with_value? ZMQ_SNDMORE: 0));
-        if (with_value)
-            zmq_send (feed, change->value, change->size, ZMQ_DONTWAIT);
+        for (size_t index = 0; index < nreply; index++)
+            zmq_send (feed, reply [index].data, reply [index].size,
+                      ZMQ_DONTWAIT | (index + 1 < nreply? ZMQ_SNDMORE: 0));
     }
     s_waiter_remove (self, waiter);
 }
@@ -194,7 +209,7 @@ s_handle_change (self_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  Park a request: frames are kind, routing id, header, key [, value]
+//  Park a request: frames are kind, routing id, header, key, lane [, value]
 
 static char *
 s_index_key (const zmq_msg_t *routing_id, uint32_t request_id)
@@ -214,23 +229,30 @@ static void
 s_handle_park (self_t *self)
 {
     zp_header_t header;
-    if (self->nframes < 4
+    zp_lane_t *lane = NULL;
+    if (self->nframes >= 5 && zmq_msg_size (&self->frames [4]) == sizeof lane)
+        memcpy (&lane, zmq_msg_data (&self->frames [4]), sizeof lane);
+    if (self->nframes < 5
     ||  zp__header_decode (&header, (const byte *) zmq_msg_data (&self->frames [2]),
-                           zmq_msg_size (&self->frames [2])) < 0)
+                           zmq_msg_size (&self->frames [2])) < 0) {
+        zp__lane_destroy (&lane);
         return;                 //  The store checked it: cannot happen
-
+    }
     waiter_t *waiter = (waiter_t *) zmalloc (sizeof (waiter_t));
     if (waiter) {
         waiter->header = header;
+        waiter->lane = lane;
+        lane = NULL;
         waiter->routing_id = zframe_new (zmq_msg_data (&self->frames [1]),
                                          zmq_msg_size (&self->frames [1]));
         waiter->key = strndup ((const char *) zmq_msg_data (&self->frames [3]),
                                zmq_msg_size (&self->frames [3]));
         waiter->index_key = s_index_key (&self->frames [1], header.request_id);
-        if (header.command == ZP_CMD_WAIT_EQUAL && self->nframes > 4)
-            waiter->value = zchunk_new (zmq_msg_data (&self->frames [4]),
-                                        zmq_msg_size (&self->frames [4]));
+        if (header.command == ZP_CMD_WAIT_EQUAL && self->nframes > 5)
+            waiter->value = zchunk_new (zmq_msg_data (&self->frames [5]),
+                                        zmq_msg_size (&self->frames [5]));
     }
+    zp__lane_destroy (&lane);
     zlistx_t *queue = waiter && waiter->key?
         (zlistx_t *) zhashx_lookup (self->by_key, waiter->key): NULL;
     if (waiter && waiter->key && !queue) {

@@ -153,6 +153,80 @@ TEST_IMPL (lane_queue_large)
 }
 
 
+//  Two threads sending on one store end (zp__lane_share: the store and the
+//  registry): every message arrives whole and in each sender's order, also
+//  when the socket fills and the rest waits in the queue; the lane lives
+//  until its last holder lets it go
+#define SHARED_SENDS    2000
+
+typedef struct {
+    zp_lane_t *lane;            //  A shared reference, dropped at the end
+    char sender;                //  'a' or 'b'
+} shared_sender_t;
+
+static void *
+s_shared_sender (void *args)
+{
+    shared_sender_t *self = (shared_sender_t *) args;
+    byte filler [3000];
+    memset (filler, self->sender, sizeof filler);
+    for (uint32_t index = 0; index < SHARED_SENDS; index++) {
+        byte number [5] = { (byte) self->sender };
+        s_put_uint32 (number + 1, index);
+        //  Sizes vary, so messages straddle the socket's writes
+        zp_part_t parts [2] = { { number, 5 }, { filler, index % sizeof filler } };
+        while (zp__lane_send (self->lane, parts, 2) < 0)
+            ;
+        zp__lane_flush (self->lane);
+    }
+    zp__lane_destroy (&self->lane);
+    return NULL;
+}
+
+TEST_IMPL (lane_shared_senders)
+{
+    zp_lane_t *store, *client;
+    s_lane_pair (&store, &client, 1024 * 1024);
+    shared_sender_t senders [2] = {
+        { zp__lane_share (store), 'a' }, { zp__lane_share (store), 'b' }
+    };
+    pthread_t threads [2];
+    for (int index = 0; index < 2; index++)
+        ASSERT_EQ (pthread_create (&threads [index], NULL, s_shared_sender, &senders [index]), 0);
+    uint32_t next [2] = { 0, 0 };
+    int64_t deadline = zclock_mono () + 20000;
+    while (next [0] < SHARED_SENDS || next [1] < SHARED_SENDS) {
+        //  What the senders left queued goes out as the reader reads
+        zp__lane_flush (store);
+        zp_part_t body;
+        if (!zp__lane_next (client, &body)) {
+            ASSERT (zp__lane_fill (client) > 0 || errno == EAGAIN || errno == EINTR);
+            ASSERT_LT (zclock_mono (), deadline);
+            continue;
+        }
+        zp_part_t frames [3];
+        ASSERT_EQ (zp__lane_split (&body, frames, 3), 2);
+        ASSERT_EQ (frames [0].size, 5);
+        const byte *number = (const byte *) frames [0].data;
+        ASSERT (number [0] == 'a' || number [0] == 'b');
+        int sender = number [0] - 'a';
+        ASSERT_EQ (s_get_uint32 (number + 1), next [sender]);
+        ASSERT_EQ (frames [1].size, next [sender] % 3000);
+        for (size_t index = 0; index < frames [1].size; index++)
+            ASSERT_EQ (((const byte *) frames [1].data) [index], number [0]);
+        next [sender]++;
+    }
+    for (int index = 0; index < 2; index++)
+        pthread_join (threads [index], NULL);
+    //  The senders let theirs go: ours is the last, and closes the socket
+    int fd = zp__lane_fd (store);
+    zp__lane_destroy (&store);
+    ASSERT_EQ (fcntl (fd, F_GETFD), -1);
+    zp__lane_destroy (&client);
+    return 0;
+}
+
+
 //  A descriptor passed with a message (SCM_RIGHTS) is there once the
 //  message is, in order; the receiving end keeps a few, closes the rest
 TEST_IMPL (lane_pass_fd)
