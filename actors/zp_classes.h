@@ -43,6 +43,8 @@ typedef struct {
 
 #include "zp_proto.h"
 #include "zp_change.h"
+#include "zp_lane.h"
+#include "zp_feed.h"
 #include "zp_store.h"
 #include "zp_watchers.h"
 #include "zp_reaper.h"
@@ -336,8 +338,5 @@ void
 //  or EINTR.
 int
     zp__ctx_wait_event (zp_ctx_t *self, int64_t deadline);
-
-//  The direct lane's framing (zp_lane.c)
-#include "zp_lane.h"
 
 #endif

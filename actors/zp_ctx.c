@@ -70,7 +70,8 @@ struct _zp_ctx_t {
     pid_t owner;                //  The process that made the context
     char *dir;                  //  Private socket directory
     char *endpoint;             //  The store's ipc endpoint
-    char *feed;                 //  inproc endpoint between store and registry
+    zp_feed_t *feed;            //  From the store to the registry
+    zp_feed_t *answers;         //  From the registry to the store
     char *events_endpoint;      //  inproc endpoint of the reaper's events
     char *sys;                  //  inproc endpoint of the store's own writes
     zactor_t *store;            //  The store actor
@@ -477,9 +478,10 @@ zp_ctx_new (void)
     if (s_write_owner (self->dir) < 0)
         goto failed;
     self->endpoint = zsys_sprintf ("ipc://%s/store", self->dir);
-    self->feed = zp__inproc_endpoint ("feed");
+    self->feed = zp__feed_new ();
+    self->answers = zp__feed_new ();
     self->sys = zp__inproc_endpoint ("sys");
-    if (!self->endpoint || !self->feed || !self->sys)
+    if (!self->endpoint || !self->feed || !self->answers || !self->sys)
         goto failed;
     const char *curve = getenv ("ZPROC_CURVE");
     if (curve && streq (curve, "1")) {
@@ -504,10 +506,10 @@ zp_ctx_new (void)
     zp__lane_fd_mark (adopt [0], true);
     zp__lane_fd_mark (adopt [1], true);
     zp_store_args_t store_args = {
-        self->endpoint, self->feed, self->sys, self->keys? self->keys->store: NULL,
-        self->shared, adopt [0]
+        self->endpoint, self->feed, self->answers, self->sys,
+        self->keys? self->keys->store: NULL, self->shared, adopt [0]
     };
-    zp_watchers_args_t watchers_args = { self->feed };
+    zp_watchers_args_t watchers_args = { self->feed, self->answers };
     self->store = s_actor_start (zp_store_actor, &store_args);
     if (!self->store)
         goto failed;
@@ -613,6 +615,9 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     zsock_destroy (&self->events);
     zactor_destroy (&self->watchers);
     zactor_destroy (&self->store);
+    //  After both: what one sent and the other did not take goes with them
+    zp__feed_destroy (&self->feed);
+    zp__feed_destroy (&self->answers);
     zp__lane_fd_close (self->adopt);
     zactor_destroy (&self->reaper);
     zp_state_destroy (&self->lender);
@@ -638,7 +643,6 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     free (self->name_prefix);
     free (self->events_endpoint);
     free (self->sys);
-    free (self->feed);
     free (self->endpoint);
     free (self->dir);
     free (self);

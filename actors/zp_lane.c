@@ -41,6 +41,7 @@ struct _zp_lane_t {
     //  The output side may be shared by two threads (zp__lane_share): the
     //  lock keeps each message whole in the stream and the queue sound
     pthread_mutex_t lock;       //  Guards output, output_* and fd's writes
+    size_t queued;              //  output_end - output_start, readable unlocked
     int refs;                   //  Holders (zp__lane_share), atomic
 };
 
@@ -265,6 +266,7 @@ zp__lane_send_fd (zp_lane_t *self, const zp_part_t *parts, size_t nparts, int fd
     }
     for (; first < count && rc == 0; first++)
         rc = s_queue (self, iov [first].iov_base, iov [first].iov_len);
+    __atomic_store_n (&self->queued, self->output_end - self->output_start, __ATOMIC_RELAXED);
     pthread_mutex_unlock (&self->lock);
 
 done:
@@ -278,10 +280,9 @@ done:
 size_t
 zp__lane_queued (zp_lane_t *self)
 {
-    pthread_mutex_lock (&self->lock);
-    size_t queued = self->output_end - self->output_start;
-    pthread_mutex_unlock (&self->lock);
-    return queued;
+    //  Not locked: the store asks for every lane before each poll, and must
+    //  not wait while the registry writes a wake-up
+    return __atomic_load_n (&self->queued, __ATOMIC_RELAXED);
 }
 
 int
@@ -304,6 +305,7 @@ zp__lane_flush (zp_lane_t *self)
     }
     if (self->output_start == self->output_end)
         self->output_start = self->output_end = 0;
+    __atomic_store_n (&self->queued, self->output_end - self->output_start, __ATOMIC_RELAXED);
     pthread_mutex_unlock (&self->lock);
     return rc;
 }

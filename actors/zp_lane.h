@@ -58,7 +58,8 @@ int
 int
     zp__lane_send_fd (zp_lane_t *self, const zp_part_t *parts, size_t nparts, int fd);
 
-//  Bytes queued for sending (non-blocking lane)
+//  Bytes queued for sending (non-blocking lane), as of the last send or
+//  flush of any thread (read without the lock)
 size_t
     zp__lane_queued (zp_lane_t *self);
 

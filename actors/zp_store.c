@@ -8,9 +8,10 @@
 
     A watcher request is answered at once when the map or the log already
     satisfies it; otherwise it is parked with the registry, over the same
-    inproc feed that carries every change, so the registry sees the request
-    and the changes in store order and no change can slip between the check
-    and the parking.
+    feed (zp_feed.h) that carries every change, so the registry sees the
+    request and the changes in store order and no change can slip between
+    the check and the parking. The registry tells us how each parked request
+    ended on a feed of its own (answers).
 
     How a request travels (the names others build on):
     - peer_t: one connection to the store, whatever its transport. A ROUTER
@@ -106,13 +107,13 @@ typedef struct {
 //  The zmq sockets the loop polls, by their index in self->fds and check
 #define SOCKET_PIPE     0
 #define SOCKET_ROUTER   1
-#define SOCKET_FEED     2
-#define SOCKET_SYS      3
-#define SOCKET_MONITOR  4
-#define SOCKETS         5
-//  Then the adoption socket, then the lanes
-#define FD_ADOPT        SOCKETS
-#define FD_LANES        (SOCKETS + 1)
+#define SOCKET_SYS      2
+#define SOCKET_MONITOR  3
+#define SOCKETS         4
+//  Then the registry's answers, the adoption socket, the lanes
+#define FD_ANSWERS      SOCKETS
+#define FD_ADOPT        (SOCKETS + 1)
+#define FD_LANES        (SOCKETS + 2)
 
 //  Largest request a lane takes: a value at its limit and the rest
 #define LANE_MAX        (ZP_VALUE_MAX + 64 * 1024)
@@ -150,7 +151,8 @@ typedef struct {
 typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     zsock_t *router;            //  Client requests
-    zsock_t *feed;              //  PAIR to the watcher registry
+    zp_feed_t *feed;            //  To the watcher registry
+    zp_feed_t *answers;         //  From the watcher registry
     zsock_t *sys;               //  zproc's own writes (reserved keys)
     zsock_t *monitor;           //  The ROUTER's closed connections
     int adopt;                  //  Lane descriptors from the context (datagrams)
@@ -247,11 +249,12 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->streams = zlistx_new ();
     self->watched = zhashx_new ();
     self->router = zp__sock_new (ZMQ_ROUTER);
-    self->feed = zp__sock_new (ZMQ_PAIR);
+    self->feed = args->feed;
+    self->answers = args->answers;
     self->sys = zp__sock_new (ZMQ_PULL);
     self->monitor = zp__sock_new (ZMQ_PAIR);
     if (!self->log || !self->map || !self->peers || !self->streams || !self->watched
-    ||  !self->router || !self->feed || !self->sys || !self->monitor)
+    ||  !self->router || !self->sys || !self->monitor)
         goto failed;
     zhashx_set_destructor (self->map, zp__change_destructor);
     //  Keys are borrowed from the changes, not copied: a million keys cost a
@@ -286,9 +289,6 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
         zsock_set_curve_server (self->router, 1);
         zsock_set_zap_domain (self->router, "zproc");
     }
-    //  The feed never blocks the store: the registry keeps up or queues
-    zsock_set_sndhwm (self->feed, 0);
-    zsock_set_rcvhwm (self->feed, 0);
     zsock_set_rcvhwm (self->sys, 0);
     char *monitor = zp__inproc_endpoint ("store-monitor");
     if (!monitor
@@ -299,7 +299,6 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     }
     zstr_free (&monitor);
     if (zsock_bind (self->router, "%s", args->endpoint) < 0
-    ||  zsock_bind (self->feed, "%s", args->feed) < 0
     ||  zsock_bind (self->sys, "%s", args->sys) < 0)
         goto failed;
     return self;
@@ -327,7 +326,6 @@ s_self_destroy (self_t **self_p)
         close (self->adopt);
     }
     zsock_destroy (&self->sys);
-    zsock_destroy (&self->feed);
     //  The monitor ends before the socket it watches
     if (self->router)
         zmq_socket_monitor (zsock_resolve (self->router), NULL, 0);
@@ -487,16 +485,6 @@ s_peer_over_budget (peer_t *peer)
 
 
 //  --------------------------------------------------------------------------
-//  The feed, for sending: sending may take the registry's signal that
-//  replies wait on the feed, so the loop looks at the feed again
-static void *
-s_feed (self_t *self)
-{
-    self->check [SOCKET_FEED] = true;
-    return zsock_resolve (self->feed);
-}
-
-
 //  --------------------------------------------------------------------------
 //  The one reply path: a header, then nparts frames, to a peer. Never
 //  blocks: a peer that does not read loses its replies, not the store's
@@ -750,12 +738,13 @@ s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
     }
     //  Only a key with requests parked on it is news to the registry; it
     //  takes over our reference
-    //  (never waiting: at shutdown the registry may be gone already)
-    byte kind = 'C';
-    void *feed = s_feed (self);
-    if (!watched || !zhashx_lookup (self->watched, change->key)
-    ||  zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-    ||  zmq_send (feed, &change, sizeof (change), ZMQ_DONTWAIT) < 0)
+    zp_feed_item_t *item = watched && zhashx_lookup (self->watched, change->key)
+                         ? zp__feed_item_new (ZP_FEED_CHANGE, NULL, NULL): NULL;
+    if (item) {
+        item->change = change;
+        zp__feed_push (self->feed, &item);
+    }
+    else
         zp__change_unref (&change);
 }
 
@@ -1110,46 +1099,36 @@ s_watched_add (self_t *self, const char *key, int delta)
         zhashx_delete (self->watched, key);
 }
 
-//  Hand a request to the registry, to wait for a change: 'P', the peer's
-//  identity, the header, the key, the peer's lane [, the value waited for].
-//  The lane frame holds a reference to a lane peer's lane (zp__lane_share),
-//  so the registry writes the answer on it itself, one thread hop less on
-//  a wake-up; it is empty for a ROUTER peer, answered through us.
+//  Hand a request to the registry, to wait for a change. A lane peer's
+//  lane goes with it (a reference: zp__lane_share), so the registry writes
+//  the answer on it itself, one thread hop less on a wake-up; a ROUTER
+//  peer is answered through us.
 static void
 s_park (self_t *self, peer_t *peer, const zp_request_t *request)
 {
-    void *feed = s_feed (self);
-    byte kind = 'P';
-    byte header [ZP_HEADER_SIZE];
-    zp__header_encode (&request->header, header);
-    bool with_value = request->header.command == ZP_CMD_WAIT_EQUAL;
     //  One request id is parked once per peer: the id names it for CANCEL
     void *id = s_id_key (request->header.request_id);
     if (zhashx_lookup (peer->parked, id)) {
         s_reply_status (self, peer, request, ZP_STATUS_PROTOCOL);
         return;
     }
+    bool with_value = request->header.command == ZP_CMD_WAIT_EQUAL;
+    zp_feed_item_t *item = zp__feed_item_new (ZP_FEED_PARK, peer->identity, request->key);
+    if (item) {
+        item->header = request->header;
+        item->value = with_value? zchunk_new (request->value.data, request->value.size): NULL;
+    }
     size_t charge = PARK_OVERHEAD + request->key_size + (with_value? request->value.size: 0);
-    if (zhashx_insert (peer->parked, id, (void *) (uintptr_t) charge) < 0) {
+    if (!item || (with_value && !item->value)
+    ||  zhashx_insert (peer->parked, id, (void *) (uintptr_t) charge) < 0) {
+        zp__feed_item_destroy (&item);
         s_reply_status (self, peer, request, ZP_STATUS_TOO_LARGE);
         return;
     }
-    if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        zhashx_delete (peer->parked, id);
-        s_reply_status (self, peer, request, ZP_STATUS_SHUTDOWN);
-        return;
-    }
+    item->lane = peer->lane? zp__lane_share (peer->lane): NULL;
     peer->held += charge;
-    zmq_send (feed, peer->identity + 1, peer->identity [0], ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (feed, header, sizeof header, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (feed, request->key, request->key_size, ZMQ_DONTWAIT | ZMQ_SNDMORE);
-    zp_lane_t *lane = peer->lane? zp__lane_share (peer->lane): NULL;
-    if (zmq_send (feed, &lane, lane? sizeof lane: 0,
-                  ZMQ_DONTWAIT | (with_value? ZMQ_SNDMORE: 0)) < 0 && lane)
-        zp__lane_destroy (&lane);
-    if (with_value)
-        zmq_send (feed, request->value.data, request->value.size, ZMQ_DONTWAIT);
     s_watched_add (self, request->key, 1);
+    zp__feed_push (self->feed, &item);
 }
 
 //  A parked request ended (answered or withdrawn): the peer holds it no
@@ -1166,20 +1145,18 @@ s_unpark (peer_t *peer, uint32_t request_id)
     return true;
 }
 
-//  Withdraw a parked request from the registry: 'X', the peer's identity,
-//  a header with its request id
+//  Withdraw a parked request from the registry
 static void
 s_withdraw (self_t *self, peer_t *peer, uint32_t request_id)
 {
-    void *feed = s_feed (self);
-    byte kind = 'X';
-    zp_header_t header = { .command = ZP_CMD_CANCEL, .request_id = request_id };
-    byte buffer [ZP_HEADER_SIZE];
-    zp__header_encode (&header, buffer);
-    if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
-        zmq_send (feed, peer->identity + 1, peer->identity [0], ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send (feed, buffer, sizeof buffer, ZMQ_DONTWAIT);
+    zp_feed_item_t *item = zp__feed_item_new (ZP_FEED_WITHDRAW, peer->identity, NULL);
+    if (!item) {
+        zsys_error ("zproc store: out of memory, a parked request stays parked");
+        return;
     }
+    item->header.command = ZP_CMD_CANCEL;
+    item->header.request_id = request_id;
+    zp__feed_push (self->feed, &item);
 }
 
 static void
@@ -1669,11 +1646,10 @@ s_poll (self_t *self, int timeout)
         if (!self->fds)
             return zp__fail (ENOMEM, -1);
     }
-    zsock_t *sockets [SOCKETS] = {
-        self->pipe, self->router, self->feed, self->sys, self->monitor
-    };
+    zsock_t *sockets [SOCKETS] = { self->pipe, self->router, self->sys, self->monitor };
     for (int index = 0; index < SOCKETS; index++)
         self->fds [index] = (struct pollfd) { zsock_fd (sockets [index]), POLLIN, 0 };
+    self->fds [FD_ANSWERS] = (struct pollfd) { zp__feed_fd (self->answers), POLLIN, 0 };
     self->fds [FD_ADOPT] = (struct pollfd) { self->adopt, POLLIN, 0 };
     for (size_t index = 0; index < self->nlanes; index++) {
         zp_lane_t *lane = self->lanes [index]->lane;
@@ -1696,39 +1672,29 @@ s_zmq_ready (zsock_t *sock)
 }
 
 //  --------------------------------------------------------------------------
-//  The registry ends each parked request with a message naming its key and
-//  peer: 'R', key, identity, header [, value], a reply we send on to the
-//  peer; 'W', key, identity, header, a reply it wrote on the peer's lane
-//  itself; or 'D', key, identity, a request the peer withdrew
+//  How the registry ended parked requests (zp_feed.h): one request less
+//  waits on the key, for that peer; an ANSWER we send on to the peer
 
 static void
-s_handle_feed (self_t *self)
+s_handle_answers (self_t *self)
 {
-    void *feed = s_feed (self);
-    for (int batch = 0; batch < DRAIN_BATCH; batch++) {
-        size_t count = s_recv_frames (self, feed);
-        if (count == 0)
-            break;
-        //  The registry is ours: a malformed message cannot happen
-        zp_part_t frames [MAX_FRAMES];
-        for (size_t index = 0; index < self->nframes; index++)
-            frames [index] = s_frame (self, index);
-        char key [ZP_KEY_MAX + 1];
-        if (self->nframes < 3 || frames [0].size != 1
-        ||  !zp__key_valid ((const char *) frames [1].data, frames [1].size))
-            continue;
-        memcpy (key, frames [1].data, frames [1].size);
-        key [frames [1].size] = 0;
-        s_watched_add (self, key, -1);
-        peer_t *peer = s_peer_lookup (self, frames [2].data, frames [2].size);
-        byte kind = *(const byte *) frames [0].data;
-        zp_header_t header;
-        if (!peer || (kind != 'R' && kind != 'W') || self->nframes < 4
-        ||  zp__header_decode (&header, (const byte *) frames [3].data, frames [3].size) < 0)
-            continue;           //  Forgotten meanwhile, or withdrawn
-        s_unpark (peer, header.request_id);
-        if (kind == 'R')
-            s_peer_send (self, peer, &header, frames + 4, self->nframes - 4);
+    zp_feed_item_t *item = zp__feed_take (self->answers);
+    while (item) {
+        zp_feed_item_t *next = item->next;
+        s_watched_add (self, item->key, -1);
+        peer_t *peer = s_peer_lookup (self, item->identity + 1, item->identity [0]);
+        //  A peer forgotten meanwhile withdrew every request it parked
+        if (peer && item->kind != ZP_FEED_WITHDRAWN) {
+            s_unpark (peer, item->header.request_id);
+            zp_part_t value = {
+                item->value? zchunk_data (item->value): NULL,
+                item->value? zchunk_size (item->value): 0
+            };
+            if (item->kind == ZP_FEED_ANSWER)
+                s_peer_send (self, peer, &item->header, &value, item->value? 1: 0);
+        }
+        zp__feed_item_destroy (&item);
+        item = next;
     }
 }
 
@@ -1792,7 +1758,7 @@ s_handle_pipe (self_t *self)
     }
     char *command = zmsg_popstr (request);
     if (command && streq (command, "$TERM")) {
-        s_handle_feed (self);   //  Last replies of the registry go out first
+        s_handle_answers (self);    //  Last replies of the registry go out first
         self->terminated = true;
     }
     else
@@ -1831,11 +1797,9 @@ zp_store_actor (zsock_t *pipe, void *args)
     //  Each zmq socket is looked at before the first poll
     for (int index = 0; index < SOCKETS; index++)
         self->check [index] = true;
-    zsock_t *sockets [SOCKETS] = {
-        self->pipe, self->router, self->feed, self->sys, self->monitor
-    };
+    zsock_t *sockets [SOCKETS] = { self->pipe, self->router, self->sys, self->monitor };
     void (*handlers [SOCKETS]) (self_t *) = {
-        s_handle_pipe, s_handle_router, s_handle_feed, s_handle_sys, s_handle_monitor
+        s_handle_pipe, s_handle_router, s_handle_sys, s_handle_monitor
     };
     while (!self->terminated) {
         //  The zmq sockets that may hold messages; a handler drains a batch
@@ -1854,6 +1818,8 @@ zp_store_actor (zsock_t *pipe, void *args)
         int64_t wait = busy? 0: self->next_sweep - zclock_mono ();
         if (self->streams_held && wait > STREAM_RETRY)
             wait = STREAM_RETRY;
+        //  The registry hears of this round's changes once its replies are out
+        zp__feed_flush (self->feed);
         //  SIGINT is for the owner to act on (EINTR): the store serves on
         int rc = s_poll (self, wait > 0? (int) wait: 0);
         if (rc > 0) {
@@ -1868,6 +1834,8 @@ zp_store_actor (zsock_t *pipe, void *args)
                 if (revents & (POLLIN | POLLERR | POLLHUP))
                     s_handle_lane (self, peer);
             }
+            if (self->fds [FD_ANSWERS].revents)
+                s_handle_answers (self);
             if (self->fds [FD_ADOPT].revents)
                 s_handle_adopt (self);
         }

@@ -30,7 +30,8 @@
 
 typedef struct {
     const char *endpoint;       //  ipc endpoint to bind the store on
-    const char *feed;           //  inproc endpoint shared with the registry
+    zp_feed_t *feed;            //  To the registry (outlives the actor)
+    zp_feed_t *answers;         //  From the registry (outlives the actor)
     const char *sys;            //  inproc endpoint for zproc's own writes
     zcert_t *cert;              //  Server certificate when CURVE is on, else NULL
     zp_shared_t *shared;        //  Where to publish the last seq, or NULL

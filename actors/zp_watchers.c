@@ -6,19 +6,16 @@
     up (timeout) can withdraw its request in O(1). A request that came on a
     direct lane is answered on that lane, here: a wake-up crosses the setter,
     the store, this thread and the waiter, no more (the store hears of it
-    afterwards, for its accounts). Other replies go back over the feed to
-    the store, which owns the ROUTER socket the client talks to.
+    afterwards, for its accounts). Other replies go back on the answers
+    feed to the store, which owns the ROUTER socket the client talks to.
     =========================================================================
 */
 
 #include "zp_classes.h"
 #include <poll.h>
 
-//  Feed messages: kind, routing id (a peer's identity), header, key, lane, value
-#define MAX_FRAMES      6
-
 typedef struct {
-    zframe_t *routing_id;       //  The client to answer
+    byte *identity;             //  The client to answer, length byte first
     zp_header_t header;         //  The request, answered with its id
     zchunk_t *value;            //  WAIT_EQUAL: the value waited for
     zp_lane_t *lane;            //  The client's lane (a reference), or NULL
@@ -30,13 +27,12 @@ typedef struct {
 
 typedef struct {
     zsock_t *pipe;              //  Actor command pipe
-    zsock_t *feed;              //  PAIR to the store
+    zp_feed_t *feed;            //  From the store: changes, parks, withdrawals
+    zp_feed_t *answers;         //  To the store: how parked requests ended
     bool terminated;            //  Did our owner ask us to quit?
     bool shutting_down;         //  Answer every request with EINTR
     zhashx_t *by_key;           //  key -> zlistx_t of waiter_t (owns them)
-    zhashx_t *by_request;       //  "routing-id:request-id" -> waiter_t
-    zmq_msg_t frames [MAX_FRAMES]; //  The feed message being handled
-    size_t nframes;             //  Frames in it
+    zhashx_t *by_request;       //  "identity:request-id" -> waiter_t
 } self_t;
 
 
@@ -48,7 +44,7 @@ s_waiter_destroy (waiter_t **self_p)
 {
     waiter_t *self = *self_p;
     if (self) {
-        zframe_destroy (&self->routing_id);
+        free (self->identity);
         zchunk_destroy (&self->value);
         zp__lane_destroy (&self->lane);
         zstr_free (&self->index_key);
@@ -74,10 +70,8 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy (&self->feed);
     zhashx_destroy (&self->by_request);
     zhashx_destroy (&self->by_key);
-    zp__frames_close (self->frames, &self->nframes);
     free (self);
     *self_p = NULL;
 }
@@ -89,16 +83,13 @@ s_self_new (zsock_t *pipe, zp_watchers_args_t *args)
     if (!self)
         return NULL;
     self->pipe = pipe;
+    self->feed = args->feed;
+    self->answers = args->answers;
     self->by_key = zhashx_new ();
     self->by_request = zhashx_new ();
-    self->feed = zp__sock_new (ZMQ_PAIR);
-    if (!self->by_key || !self->by_request || !self->feed)
+    if (!self->by_key || !self->by_request)
         goto failed;
     zhashx_set_destructor (self->by_key, (czmq_destructor *) s_queue_destroy);
-    zsock_set_sndhwm (self->feed, 0);
-    zsock_set_rcvhwm (self->feed, 0);
-    if (zsock_connect (self->feed, "%s", args->feed) < 0)
-        goto failed;
     return self;
 
 failed:;
@@ -126,13 +117,32 @@ s_waiter_remove (self_t *self, waiter_t *waiter)
 
 
 //  --------------------------------------------------------------------------
-//  Answer a waiter, and forget it: on its lane, then 'W' to the store; or
-//  'R' with the reply, which the store sends on
+//  Tell the store how a parked request ended (kind), and forget it
 
+static void
+s_end (self_t *self, waiter_t *waiter, zp_feed_kind_t kind, const zp_header_t *header,
+       const zp_part_t *value)
+{
+    zp_feed_item_t *item = zp__feed_item_new (kind, waiter->identity, waiter->key);
+    if (item) {
+        item->header = *header;
+        if (value)
+            item->value = zchunk_new (value->data, value->size);
+    }
+    if (item && (!value || item->value))
+        zp__feed_push (self->answers, &item);
+    else {
+        zp__feed_item_destroy (&item);
+        zsys_error ("zproc watchers: out of memory, a parked request is lost");
+    }
+    s_waiter_remove (self, waiter);
+}
+
+//  Answer a waiter: on its lane, then ANSWERED to the store; or ANSWER with
+//  the reply, which the store sends on
 static void
 s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
 {
-    void *feed = zsock_resolve (self->feed);
     zp_header_t header = waiter->header;
     header.status = (uint8_t) status;
     header.flags = 0;
@@ -141,28 +151,17 @@ s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
     header.seq = change? change->batch_end: 0;
     bool with_value = change && status == ZP_STATUS_OK
                    && waiter->header.command == ZP_CMD_WAIT_CHANGE;
-    byte buffer [ZP_HEADER_SIZE];
-    zp__header_encode (&header, buffer);
-    zp_part_t reply [2] = {
-        { buffer, sizeof buffer }, { with_value? change->value: NULL, with_value? change->size: 0 }
-    };
-    size_t nreply = with_value? 2: 1;
-    //  A lane whose client died fails here: the store forgets that peer
+    zp_part_t value = { with_value? change->value: NULL, with_value? change->size: 0 };
     if (waiter->lane) {
-        zp__lane_send (waiter->lane, reply, nreply);
-        nreply = 1;
+        //  A lane whose client died fails here: the store forgets that peer
+        byte buffer [ZP_HEADER_SIZE];
+        zp__header_encode (&header, buffer);
+        zp_part_t reply [2] = { { buffer, sizeof buffer }, value };
+        zp__lane_send (waiter->lane, reply, with_value? 2: 1);
+        s_end (self, waiter, ZP_FEED_ANSWERED, &header, NULL);
     }
-    byte kind = waiter->lane? 'W': 'R';
-    //  Never waiting: at shutdown the store may be gone already
-    if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
-        zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send (feed, zframe_data (waiter->routing_id), zframe_size (waiter->routing_id),
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        for (size_t index = 0; index < nreply; index++)
-            zmq_send (feed, reply [index].data, reply [index].size,
-                      ZMQ_DONTWAIT | (index + 1 < nreply? ZMQ_SNDMORE: 0));
-    }
-    s_waiter_remove (self, waiter);
+    else
+        s_end (self, waiter, ZP_FEED_ANSWER, &header, with_value? &value: NULL);
 }
 
 
@@ -184,12 +183,8 @@ s_satisfied (waiter_t *waiter, zp_change_t *change)
 }
 
 static void
-s_handle_change (self_t *self)
+s_handle_change (self_t *self, zp_change_t *change)
 {
-    zp_change_t *change;
-    if (zmq_msg_size (&self->frames [1]) != sizeof (change))
-        return;
-    memcpy (&change, zmq_msg_data (&self->frames [1]), sizeof (change));
     zlistx_t *queue = (zlistx_t *) zhashx_lookup (self->by_key, change->key);
     if (queue) {
         //  Waking the last waiter destroys the queue: count them first
@@ -204,55 +199,41 @@ s_handle_change (self_t *self)
             waiter = next;
         }
     }
-    zp__change_unref (&change);
 }
 
 
 //  --------------------------------------------------------------------------
-//  Park a request: frames are kind, routing id, header, key, lane [, value]
+//  Park a request: the item's identity, header, key, value and lane become
+//  the waiter's
 
 static char *
-s_index_key (const zmq_msg_t *routing_id, uint32_t request_id)
+s_index_key (const byte *identity, uint32_t request_id)
 {
-    const byte *data = (const byte *) zmq_msg_data ((zmq_msg_t *) routing_id);
-    size_t size = zmq_msg_size ((zmq_msg_t *) routing_id);
-    char *index_key = (char *) malloc (size * 2 + 12);
+    char *index_key = (char *) malloc (identity [0] * 2 + 12);
     if (!index_key)
         return NULL;
-    for (size_t index = 0; index < size; index++)
-        sprintf (index_key + index * 2, "%02x", data [index]);
-    sprintf (index_key + size * 2, ":%08x", request_id);
+    for (size_t index = 0; index < identity [0]; index++)
+        sprintf (index_key + index * 2, "%02x", identity [1 + index]);
+    sprintf (index_key + identity [0] * 2, ":%08x", request_id);
     return index_key;
 }
 
 static void
-s_handle_park (self_t *self)
+s_handle_park (self_t *self, zp_feed_item_t *item)
 {
-    zp_header_t header;
-    zp_lane_t *lane = NULL;
-    if (self->nframes >= 5 && zmq_msg_size (&self->frames [4]) == sizeof lane)
-        memcpy (&lane, zmq_msg_data (&self->frames [4]), sizeof lane);
-    if (self->nframes < 5
-    ||  zp__header_decode (&header, (const byte *) zmq_msg_data (&self->frames [2]),
-                           zmq_msg_size (&self->frames [2])) < 0) {
-        zp__lane_destroy (&lane);
-        return;                 //  The store checked it: cannot happen
-    }
     waiter_t *waiter = (waiter_t *) zmalloc (sizeof (waiter_t));
     if (waiter) {
-        waiter->header = header;
-        waiter->lane = lane;
-        lane = NULL;
-        waiter->routing_id = zframe_new (zmq_msg_data (&self->frames [1]),
-                                         zmq_msg_size (&self->frames [1]));
-        waiter->key = strndup ((const char *) zmq_msg_data (&self->frames [3]),
-                               zmq_msg_size (&self->frames [3]));
-        waiter->index_key = s_index_key (&self->frames [1], header.request_id);
-        if (header.command == ZP_CMD_WAIT_EQUAL && self->nframes > 5)
-            waiter->value = zchunk_new (zmq_msg_data (&self->frames [5]),
-                                        zmq_msg_size (&self->frames [5]));
+        waiter->header = item->header;
+        waiter->index_key = s_index_key (item->identity, item->header.request_id);
+        waiter->identity = item->identity;
+        waiter->key = item->key;
+        waiter->value = item->value;
+        waiter->lane = item->lane;
+        item->identity = NULL;
+        item->key = NULL;
+        item->value = NULL;
+        item->lane = NULL;
     }
-    zp__lane_destroy (&lane);
     zlistx_t *queue = waiter && waiter->key?
         (zlistx_t *) zhashx_lookup (self->by_key, waiter->key): NULL;
     if (waiter && waiter->key && !queue) {
@@ -262,8 +243,7 @@ s_handle_park (self_t *self)
             zhashx_insert (self->by_key, waiter->key, queue);
         }
     }
-    if (!waiter || !waiter->routing_id || !waiter->key || !waiter->index_key || !queue
-    ||  (header.command == ZP_CMD_WAIT_EQUAL && !waiter->value)) {
+    if (!waiter || !waiter->index_key || !queue) {
         zsys_error ("zproc watchers: out of memory, a watcher request is dropped");
         s_waiter_destroy (&waiter);
         return;
@@ -281,50 +261,37 @@ s_handle_park (self_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  A client gave up: frames are kind, routing id, header
+//  A client gave up
 
 static void
-s_handle_cancel (self_t *self)
+s_handle_withdraw (self_t *self, zp_feed_item_t *item)
 {
-    zp_header_t header;
-    if (self->nframes < 3
-    ||  zp__header_decode (&header, (const byte *) zmq_msg_data (&self->frames [2]),
-                           zmq_msg_size (&self->frames [2])) < 0)
-        return;
-    char *index_key = s_index_key (&self->frames [1], header.request_id);
+    char *index_key = s_index_key (item->identity, item->header.request_id);
     waiter_t *waiter = index_key?
         (waiter_t *) zhashx_lookup (self->by_request, index_key): NULL;
     //  Withdraw it quietly (the client has stopped listening for it), and
     //  tell the store one request less waits on the key, for that peer
-    if (waiter) {
-        void *feed = zsock_resolve (self->feed);
-        byte kind = 'D';
-        if (zmq_send (feed, &kind, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1) {
-            zmq_send (feed, waiter->key, strlen (waiter->key), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-            zmq_send (feed, zframe_data (waiter->routing_id), zframe_size (waiter->routing_id),
-                      ZMQ_DONTWAIT);
-        }
-        s_waiter_remove (self, waiter);
-    }
+    if (waiter)
+        s_end (self, waiter, ZP_FEED_WITHDRAWN, &item->header, NULL);
     zstr_free (&index_key);
 }
 
+//  Everything the store sent, in its order
 static void
 s_handle_feed (self_t *self)
 {
-    void *feed = zsock_resolve (self->feed);
-    while (zp__frames_recv (feed, self->frames, MAX_FRAMES, &self->nframes) > 0) {
-        if (zmq_msg_size (&self->frames [0]) != 1 || self->nframes < 2)
-            continue;
-        byte kind = *(byte *) zmq_msg_data (&self->frames [0]);
-        if (kind == 'C')
-            s_handle_change (self);
+    zp_feed_item_t *item = zp__feed_take (self->feed);
+    while (item) {
+        zp_feed_item_t *next = item->next;
+        if (item->kind == ZP_FEED_CHANGE)
+            s_handle_change (self, item->change);
         else
-        if (kind == 'P')
-            s_handle_park (self);
+        if (item->kind == ZP_FEED_PARK)
+            s_handle_park (self, item);
         else
-        if (kind == 'X')
-            s_handle_cancel (self);
+            s_handle_withdraw (self, item);
+        zp__feed_item_destroy (&item);
+        item = next;
     }
 }
 
@@ -375,34 +342,26 @@ zp_watchers_actor (zsock_t *pipe, void *args)
     zsock_send (pipe, "i", status);
     if (!self)
         return;
-    //  One poll () on the sockets' descriptors per wake-up: a descriptor
-    //  (ZMQ_FD) only says "look at ZMQ_EVENTS", and a socket we used (the
-    //  feed: we send replies on it) may hold messages its descriptor no
-    //  longer announces, so each is looked at until it has nothing
-    zsock_t *sockets [2] = { self->pipe, self->feed };
-    bool check [2] = { true, true };
+    //  One poll () per wake-up, on the pipe's descriptor (ZMQ_FD: it only
+    //  says "look at ZMQ_EVENTS", and may not announce what is there
+    //  already) and the feed's; the pipe is looked at until it is empty
+    bool check_pipe = true;
     while (!self->terminated) {
-        bool busy = false;
-        for (int index = 0; index < 2 && !self->terminated; index++)
-            if (check [index]) {
-                check [index] = false;
-                if (zsock_events (sockets [index]) & ZMQ_POLLIN) {
-                    if (sockets [index] == self->feed)
-                        s_handle_feed (self);
-                    else
-                        s_handle_pipe (self);
-                    check [index] = busy = true;
-                }
-            }
-        if (busy || self->terminated)
+        if (check_pipe && (zsock_events (self->pipe) & ZMQ_POLLIN)) {
+            s_handle_pipe (self);
             continue;
+        }
+        check_pipe = false;
+        zp__feed_flush (self->answers);
         //  Signals are for the owner (EINTR): serve on
         struct pollfd items [2] = {
-            { zsock_fd (self->pipe), POLLIN, 0 }, { zsock_fd (self->feed), POLLIN, 0 }
+            { zsock_fd (self->pipe), POLLIN, 0 }, { zp__feed_fd (self->feed), POLLIN, 0 }
         };
-        if (poll (items, 2, -1) > 0)
-            for (int index = 0; index < 2; index++)
-                check [index] = items [index].revents != 0;
+        if (poll (items, 2, -1) > 0) {
+            check_pipe = items [0].revents != 0;
+            if (items [1].revents)
+                s_handle_feed (self);
+        }
     }
     s_self_destroy (&self);
 }
