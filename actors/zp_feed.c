@@ -1,10 +1,15 @@
 /*  =========================================================================
     zp_feed - what the store and the watcher registry tell each other
 
-    A list under a mutex and an eventfd. The writer signals only when it
-    made the list non-empty; the reader clears the signal before it
-    detaches the list, so an item pushed after the detach finds the list
-    empty and signals again: none is left behind without a signal.
+    A list under a mutex and an eventfd. The writer signals once until the
+    reader takes the list, and only for an item the reader must act on
+    soon. A PARK needs nothing done before the next change of its key, so
+    it waits for the next item that wakes the registry (which looks at the
+    feed now and then while it shuts down, to answer those with EINTR); an
+    ANSWERED only settles the store's accounts, which it does when it next
+    looks. A reader woken by the signal clears it before it detaches the
+    list, so an item pushed after the detach signals again: none that
+    matters waits unsignalled.
     =========================================================================
 */
 
@@ -17,7 +22,8 @@ struct _zp_feed_t {
     zp_feed_item_t *head;       //  Oldest item, or NULL
     zp_feed_item_t *tail;       //  Newest item
     int signal;                 //  eventfd: non-zero while items may wait
-    bool unsignalled;           //  Writer's: it filled an empty list, no signal yet
+    bool signalled;             //  A signal is due or sent since the last take
+    bool unsignalled;           //  Writer's: a signal is due at the next flush
 };
 
 
@@ -104,15 +110,18 @@ zp__feed_push (zp_feed_t *self, zp_feed_item_t **item_p)
     zp_feed_item_t *item = *item_p;
     *item_p = NULL;
     item->next = NULL;
+    bool wakes = item->kind != ZP_FEED_PARK && item->kind != ZP_FEED_ANSWERED;
     pthread_mutex_lock (&self->lock);
-    bool was_empty = self->head == NULL;
-    if (was_empty)
-        self->head = item;
-    else
+    if (self->head)
         self->tail->next = item;
+    else
+        __atomic_store_n (&self->head, item, __ATOMIC_RELEASE);
     self->tail = item;
+    bool signal = wakes && !self->signalled;
+    if (signal)
+        self->signalled = true;
     pthread_mutex_unlock (&self->lock);
-    if (was_empty)
+    if (signal)
         self->unsignalled = true;
 }
 
@@ -120,7 +129,7 @@ void
 zp__feed_flush (zp_feed_t *self)
 {
     //  An eventfd write fails only when its counter would overflow, which
-    //  one write per empty-to-non-empty cannot reach
+    //  one write per take cannot reach
     uint64_t one = 1;
     if (self->unsignalled && write (self->signal, &one, sizeof one) < 0)
         zsys_error ("zproc feed: cannot signal its reader: %s", strerror (errno));
@@ -133,15 +142,23 @@ zp__feed_fd (zp_feed_t *self)
     return self->signal;
 }
 
+bool
+zp__feed_waiting (zp_feed_t *self)
+{
+    return __atomic_load_n (&self->head, __ATOMIC_ACQUIRE) != NULL;
+}
+
 zp_feed_item_t *
-zp__feed_take (zp_feed_t *self)
+zp__feed_take (zp_feed_t *self, bool signalled)
 {
     uint64_t count;
-    if (read (self->signal, &count, sizeof count) < 0 && errno != EAGAIN)
+    if (signalled && read (self->signal, &count, sizeof count) < 0 && errno != EAGAIN)
         zsys_error ("zproc feed: cannot read the signal: %s", strerror (errno));
     pthread_mutex_lock (&self->lock);
     zp_feed_item_t *items = self->head;
-    self->head = self->tail = NULL;
+    __atomic_store_n (&self->head, NULL, __ATOMIC_RELAXED);
+    self->tail = NULL;
+    self->signalled = false;
     pthread_mutex_unlock (&self->lock);
     return items;
 }

@@ -64,7 +64,9 @@ void
     zp__feed_destroy (zp_feed_t **self_p);
 
 //  Append an item (the feed takes it, *item_p is nulled). Never blocks,
-//  never fails. The reader hears of it at the next zp__feed_flush.
+//  never fails. The reader hears of it at the next zp__feed_flush; of a
+//  PARK or an ANSWERED, with the next item of another kind, or when it
+//  looks anyway (zp__feed_waiting).
 void
     zp__feed_push (zp_feed_t *self, zp_feed_item_t **item_p);
 
@@ -79,9 +81,15 @@ void
 int
     zp__feed_fd (zp_feed_t *self);
 
+//  True when items wait, signalled or not (no system call)
+bool
+    zp__feed_waiting (zp_feed_t *self);
+
 //  Every item waiting, oldest first, chained by next (the caller owns them),
-//  or NULL. The descriptor stays readable only if more came meanwhile.
+//  or NULL. signalled: the descriptor was readable, and is cleared first
+//  (it stays readable only if more came meanwhile); without it, a look that
+//  costs no system call, at any time.
 zp_feed_item_t *
-    zp__feed_take (zp_feed_t *self);
+    zp__feed_take (zp_feed_t *self, bool signalled);
 
 #endif

@@ -1545,7 +1545,7 @@ s_handle_router (self_t *self)
 
 //  A lane's peer is gone (end of stream, or it broke the framing): forget it
 //  and what it holds, at once: its streams here, its parked requests in the
-//  registry (withdrawn one by one, each answered 'D', which keeps the counts
+//  registry (withdrawn one by one, each ended WITHDRAWN, which keeps the counts
 //  of watched keys exact)
 static void
 s_lane_close (self_t *self, peer_t *peer)
@@ -1673,12 +1673,13 @@ s_zmq_ready (zsock_t *sock)
 
 //  --------------------------------------------------------------------------
 //  How the registry ended parked requests (zp_feed.h): one request less
-//  waits on the key, for that peer; an ANSWER we send on to the peer
+//  waits on the key, for that peer; an ANSWER we send on to the peer.
+//  signalled: the feed's descriptor was readable.
 
 static void
-s_handle_answers (self_t *self)
+s_handle_answers (self_t *self, bool signalled)
 {
-    zp_feed_item_t *item = zp__feed_take (self->answers);
+    zp_feed_item_t *item = zp__feed_take (self->answers, signalled);
     while (item) {
         zp_feed_item_t *next = item->next;
         s_watched_add (self, item->key, -1);
@@ -1758,7 +1759,7 @@ s_handle_pipe (self_t *self)
     }
     char *command = zmsg_popstr (request);
     if (command && streq (command, "$TERM")) {
-        s_handle_answers (self);    //  Last replies of the registry go out first
+        s_handle_answers (self, false); //  Last replies of the registry go out first
         self->terminated = true;
     }
     else
@@ -1834,11 +1835,16 @@ zp_store_actor (zsock_t *pipe, void *args)
                 if (revents & (POLLIN | POLLERR | POLLHUP))
                     s_handle_lane (self, peer);
             }
-            if (self->fds [FD_ANSWERS].revents)
-                s_handle_answers (self);
             if (self->fds [FD_ADOPT].revents)
                 s_handle_adopt (self);
         }
+        //  The registry's answers: signalled, or (the lanes' wake-ups it
+        //  answered itself, which only settle our accounts) not
+        if (rc > 0 && self->fds [FD_ANSWERS].revents)
+            s_handle_answers (self, true);
+        else
+        if (zp__feed_waiting (self->answers))
+            s_handle_answers (self, false);
         else
         if (rc < 0 && errno != EINTR) {
             zsys_error ("zproc store: poll failed: %s", strerror (errno));

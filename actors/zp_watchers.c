@@ -14,6 +14,10 @@
 #include "zp_classes.h"
 #include <poll.h>
 
+//  While shutting down, the feed is looked at this often (msecs) for
+//  requests to park, which are answered EINTR at once
+#define SHUTDOWN_LOOK   10
+
 typedef struct {
     byte *identity;             //  The client to answer, length byte first
     zp_header_t header;         //  The request, answered with its id
@@ -276,11 +280,12 @@ s_handle_withdraw (self_t *self, zp_feed_item_t *item)
     zstr_free (&index_key);
 }
 
-//  Everything the store sent, in its order
+//  Everything the store sent, in its order; signalled: its descriptor was
+//  readable
 static void
-s_handle_feed (self_t *self)
+s_handle_feed (self_t *self, bool signalled)
 {
-    zp_feed_item_t *item = zp__feed_take (self->feed);
+    zp_feed_item_t *item = zp__feed_take (self->feed, signalled);
     while (item) {
         zp_feed_item_t *next = item->next;
         if (item->kind == ZP_FEED_CHANGE)
@@ -316,7 +321,7 @@ s_handle_pipe (self_t *self)
         self->terminated = true;
     else
     if (streq (command, "SHUTDOWN")) {
-        s_handle_feed (self);   //  Park what is on its way first
+        s_handle_feed (self, false);    //  Park what is on its way first
         s_shutdown (self);
         zsock_signal (self->pipe, 0);
     }
@@ -357,11 +362,13 @@ zp_watchers_actor (zsock_t *pipe, void *args)
         struct pollfd items [2] = {
             { zsock_fd (self->pipe), POLLIN, 0 }, { zp__feed_fd (self->feed), POLLIN, 0 }
         };
-        if (poll (items, 2, -1) > 0) {
+        //  Parks come unsignalled (zp_feed.h): shutting down, we look for
+        //  them now and then, to answer them with EINTR
+        int rc = poll (items, 2, self->shutting_down? SHUTDOWN_LOOK: -1);
+        if (rc > 0)
             check_pipe = items [0].revents != 0;
-            if (items [1].revents)
-                s_handle_feed (self);
-        }
+        if (rc == 0 || (rc > 0 && items [1].revents))
+            s_handle_feed (self, rc > 0);
     }
     s_self_destroy (&self);
 }
