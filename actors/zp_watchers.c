@@ -326,9 +326,6 @@ s_handle_pipe (self_t *self)
         zsock_signal (self->pipe, 0);
     }
     else
-    if (streq (command, "COUNT"))
-        zsock_send (self->pipe, "8", (uint64_t) zhashx_size (self->by_request));
-    else
         zsys_error ("zproc watchers: invalid pipe command '%s'", command);
     zstr_free (&command);
 }

@@ -13,7 +13,6 @@
     Commands on the pipe:
         SHUTDOWN    answer every parked request with EINTR and every later
                     one too; replies with a signal
-        COUNT       -> "8": the number of parked requests
         $TERM       stop
     =========================================================================
 */
