@@ -760,11 +760,11 @@ s_pathless_tree (zp_worker_t *self, void *props)
     ASSERT_NOT_NULL (children);
     ASSERT_EQ (zp_ctx_set_restart (children, ZP_RESTART_TRANSIENT), 0);
     ASSERT_EQ (zp_ctx_set_backoff (children, 10, 10), 0);
+    //  The middle of the tree forks a grandchild; a leaf forks nothing
+    bool middle = props && streq ((const char *) props, "crash-child");
     zp_proc_t *child = zp_worker_spawn (self, (const char *) props,
-                                        props && streq ((const char *) props, "crash-child")
-                                        ? s_pathless_tree: s_pathless_leaf,
-                                        props && streq ((const char *) props, "crash-child")
-                                        ? "grandchild": NULL);
+                                        middle? s_pathless_tree: s_pathless_leaf,
+                                        middle? "grandchild": NULL);
     ASSERT_NOT_NULL (child);
     s_pathless_park (self);
     ASSERT_EQ (zp_proc_wait (child, 30000), 0);
