@@ -148,6 +148,18 @@ zp_state_t *
     zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cert,
                    int timeout_ms, int lane_fd);
 
+//  zp__state_new, reading the store's published sequence number in shared
+//  (zp__state_share; NULL: it cannot) from the start. When seq is not NULL
+//  the handle's watchers start after *seq, a number the store published in
+//  shared (s_commit publishes before it replies, so it covers every write
+//  that had returned when it was read), and a handle on a lane makes no
+//  HELLO round trip: a lane the store could not adopt fails on the first
+//  call instead (ENOTCONN).
+zp_state_t *
+    zp__state_new_shared (const char *endpoint, const char *server_public_key, zcert_t *cert,
+                          int timeout_ms, int lane_fd, zp_shared_t *shared,
+                          const uint64_t *seq);
+
 //  A new direct lane to the store, asked for on the handle's own lane (LANE
 //  request, the descriptor passed with SCM_RIGHTS): the descriptor of our
 //  end (close-on-exec, marked with zp__lane_fd_mark), for zp__state_new or
@@ -235,12 +247,32 @@ const char *
 zp_keys_t *
     zp__worker_keys (zp_worker_t *self);
 
-//  In the child: make the worker (state handle, mailbox). NULL with errno.
-//  lane_fd: the worker's end of its direct lane to the store (taken, also
-//  on failure), or -1 to reach the store at endpoint.
+//  Bind the socket file of worker name's mailbox in dir and listen on it
+//  (libzmq's ipc transport, without libzmq: the worker's PULL socket takes
+//  the descriptor over, see zp__worker_start). From then on a sender's
+//  connection and what it sends wait for the worker. The descriptor
+//  (close-on-exec, non-blocking), or -1 with errno (EMFILE, ENAMETOOLONG).
+int
+    zp__mailbox_listen (const char *dir, const char *name);
+
+//  Make a worker (its state handle; its mailbox comes with
+//  zp__worker_start). NULL with errno. lane_fd: the worker's end of its
+//  direct lane to the store, or -1 to reach the store at endpoint; shared
+//  and seq: the store's published sequence number and where the handle's
+//  watchers start (see zp__state_new_shared; both may be NULL); mailbox_fd:
+//  its mailbox's listening socket (zp__mailbox_listen), or -1 to bind its
+//  own. The descriptors are taken, also on failure.
 zp_worker_t *
     zp__worker_new (const char *name, const char *dir, const char *endpoint,
-                    zp_keys_t *keys, int lane_fd);
+                    zp_keys_t *keys, int lane_fd, zp_shared_t *shared,
+                    const uint64_t *seq, int mailbox_fd);
+
+//  Make the worker's mailbox socket (and with it libzmq's context and
+//  threads), on the descriptor given to zp__worker_new, on which mail may
+//  wait already; before any other use of the worker. 0, or -1 with errno
+//  (EMFILE, ENOMEM).
+int
+    zp__worker_start (zp_worker_t *self);
 
 //  In the child: destroy the worker object and its sockets.
 void

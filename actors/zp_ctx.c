@@ -516,10 +516,10 @@ zp_ctx_new (void)
     self->watchers = s_actor_start (zp_watchers_actor, &watchers_args);
     if (!self->watchers || s_ctx_start (self, -1, -1) < 0)
         goto failed;
-    self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys, -1);
-    if (!self->main)
+    self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys, -1,
+                                 self->shared, NULL, -1);
+    if (!self->main || zp__worker_start (self->main) < 0)
         goto failed;
-    zp__state_share (zp_worker_state (self->main), self->shared);
     return self;
 
 failed:;
@@ -907,7 +907,7 @@ s_worker_atexit (void)
 
 static void
 s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
-             int ready_fd, pid_t parent, int lane_fd)
+             int ready_fd, pid_t parent, int lane_fd, int mailbox_fd, uint64_t seq)
 {
 #if defined (PR_SET_PDEATHSIG)
     //  Die with the parent; if it is already gone, the signal will not come
@@ -915,15 +915,33 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
 #endif
     if (getppid () != parent)
         _exit (EXIT_FAILURE);
-    s_parent_grace = self->grace;
-    //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
-    s_worker = zp__worker_new (name, self->dir, self->endpoint, self->keys, lane_fd);
-    int status = s_worker? 0: errno? errno: EIO;
-    if (s_worker)
-        zp__state_share (zp_worker_state (s_worker), self->shared);
+    //  Ready: we run and die with our parent; our mailbox's file is bound
+    //  (mail sent to us waits for us) and our watchers start after seq, so
+    //  nothing changed after zp_ctx_spawn returns can be missed. The rest
+    //  of our start-up goes on while our parent does.
+    int status = 0;
     if (write (ready_fd, &status, sizeof status) != (ssize_t) sizeof status)
         status = EPIPE;
     close (ready_fd);
+    //  Other processes' lanes are not ours to keep open
+    zp__lane_fd_close_marked (lane_fd, mailbox_fd);
+    zp__lane_fd_mark (mailbox_fd, false);
+    s_parent_grace = self->grace;
+    //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
+    //  takes the mailbox over. Should that fail (no descriptor or memory
+    //  left) we exit with a failure, which the reaper reports.
+    if (status == 0) {
+        s_worker = zp__worker_new (name, self->dir, self->endpoint, self->keys, lane_fd,
+                                   self->shared, &seq, mailbox_fd);
+        if (!s_worker || zp__worker_start (s_worker) < 0) {
+            status = errno? errno: EIO;
+            zsys_error ("zproc: worker %s cannot start: %s", name, zp_strerror (status));
+        }
+    }
+    else {
+        zp__lane_fd_close (lane_fd);
+        close (mailbox_fd);
+    }
     if (s_worker && status == 0) {
         atexit (s_worker_atexit);
         fn (s_worker, props);
@@ -987,19 +1005,33 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
         lane [1] = zp__state_lane (self->lender);
         pthread_mutex_unlock (&self->lender_lock);
     }
+    //  The worker's mailbox is bound here, before the fork, and the worker
+    //  takes the socket over: a sender's connection waits for it from now
+    int mailbox = zp__mailbox_listen (self->dir, name);
+    if (mailbox < 0) {
+        int saved = errno;
+        close (ready [0]);
+        close (ready [1]);
+        zp__lane_fd_close (lane [0]);
+        zp__lane_fd_close (lane [1]);
+        return zp__fail (saved, -1);
+    }
+    zp__lane_fd_mark (mailbox, true);
+    //  Where the worker's watchers start: every change made before the
+    //  fork is behind them, every one made after zp_ctx_spawn returns ahead
+    uint64_t seq = self->shared? __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE): 0;
     //  Unwritten output would be written twice, once by each process
     fflush (NULL);
     pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
         close (ready [0]);
-        //  Other processes' lanes are not ours to keep open
-        zp__lane_fd_close_marked (lane [1]);
-        s_child_run (self, name, fn, props, ready [1], parent, lane [1]);
+        s_child_run (self, name, fn, props, ready [1], parent, lane [1], mailbox, seq);
     }
     int saved = errno;
     close (ready [1]);
     zp__lane_fd_close (lane [1]);
+    zp__lane_fd_close (mailbox);
     //  The store takes its end; if it cannot, the worker sees end of stream
     //  on its first call and fails to start (ENOTCONN)
     if (lane [0] >= 0
@@ -1007,6 +1039,11 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
         zp__lane_fd_close (lane [0]);
     if (pid < 0) {
         close (ready [0]);
+        //  Nobody will take the mailbox we bound
+        char *path = zp__mailbox_path (self->dir, "mbox", name);
+        if (path)
+            unlink (path);
+        zstr_free (&path);
         return zp__fail (saved, -1);
     }
     *ready_fd = ready [0];
@@ -1075,15 +1112,17 @@ s_default_name (zp_ctx_t *self)
     return zsys_sprintf ("%s%zu", self->name_prefix, ++self->worker_nbr);
 }
 
-//  A worker forked and tracked, whose report is still to come
+//  A worker forked, whose report is still to come
 typedef struct {
     zp_proc_t *proc;            //  Its handle, in self->procs
     void *handle;               //  Where it is in self->procs
     int ready_fd;               //  Where its report comes
 } pending_t;
 
-//  Fork and track one worker; s_spawn_finish awaits its report. 0, or -1
-//  with errno (EINVAL: a bad or taken name)
+//  Fork one worker, and have the reaper track it (its exit, its restarts;
+//  status "starting") while it starts: the settings go by value, with no
+//  reply to wait for. s_spawn_finish awaits its report. 0, or -1 with
+//  errno (EINVAL: a bad or taken name)
 static int
 s_spawn_start (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
                pending_t *pending)
@@ -1100,33 +1139,48 @@ s_spawn_start (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
         close (pending->ready_fd);
         kill (pid, SIGKILL);
         waitpid (pid, NULL, 0);
+        char *path = zp__mailbox_path (self->dir, "mbox", name);
+        if (path)
+            unlink (path);
+        zstr_free (&path);
         return zp__fail (ENOMEM, -1);
     }
     zp_supervision_t supervision = self->supervision;
     supervision.fn = fn;
     supervision.props = props;
     supervision.grace = self->grace;
-    zsock_send (self->reaper, "sisp", "TRACK", (int) pid, name, &supervision);
-    s_actor_wait (self->reaper);
+    zsock_send (self->reaper, "sisb", "TRACK", (int) pid, name,
+                &supervision, sizeof supervision);
     return 0;
 }
 
-//  Await a started worker's report: its handle, or NULL with errno when it
+//  Await a started worker's report and tell the reaper (status "running"
+//  when it is ready); the reaper signals once that notice is on its way to
+//  the store, which the caller awaits (s_spawn_tracked) after the reports
+//  of all the workers it started. Its handle, or NULL with errno when it
 //  could not start (then it is stopped, reaped and reported here alone:
 //  its handle goes, its name is free)
 static zp_proc_t *
 s_spawn_finish (zp_ctx_t *self, pending_t *pending)
 {
     int err = zp__ctx_await_ready (pending->ready_fd);
-    if (err == 0) {
-        zsock_send (self->reaper, "ss", "READY", zp_proc_name (pending->proc));
+    zsock_send (self->reaper, "sii", "READY", (int) zp_proc_pid (pending->proc), err == 0);
+    if (err == 0)
         return pending->proc;
-    }
     zp__proc_set_stopped (pending->proc);
     zp_proc_kill (pending->proc, SIGKILL);
     zp_proc_wait (pending->proc, -1);
     zlistx_delete (self->procs, pending->handle);
     return zp__fail (err, NULL);
+}
+
+//  Await the reaper's signals for count READY commands: the "running"
+//  notices are then on their way to the store
+static void
+s_spawn_tracked (zp_ctx_t *self, size_t count)
+{
+    while (count--)
+        s_actor_wait (self->reaper);
 }
 
 zp_proc_t *
@@ -1138,7 +1192,12 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
     pending_t pending;
     int rc = s_spawn_start (self, name? name: default_name, fn, props, &pending);
     zstr_free (&default_name);
-    return rc == 0? s_spawn_finish (self, &pending): NULL;
+    if (rc < 0)
+        return NULL;
+    zp_proc_t *proc = s_spawn_finish (self, &pending);
+    int saved = errno;
+    s_spawn_tracked (self, 1);
+    return proc? proc: zp__fail (saved, NULL);
 }
 
 
@@ -1194,6 +1253,7 @@ zp_ctx_start_all (zp_ctx_t *self)
     for (size_t index = 0; index < started; index++)
         if (!s_spawn_finish (self, &pending [index]) && !first_error)
             first_error = errno;
+    s_spawn_tracked (self, started);
     free (pending);
     return first_error? zp__fail (first_error, -1): 0;
 }

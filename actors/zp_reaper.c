@@ -577,14 +577,15 @@ s_regroup (self_t *self)
 //  --------------------------------------------------------------------------
 //  Commands from the owner
 
-static void
+//  Track a child (takes name); the child, or NULL when out of memory
+static child_t *
 s_track (self_t *self, int pid, char *name, zp_supervision_t *supervision)
 {
     child_t *child = (child_t *) zmalloc (sizeof (child_t));
     if (!child) {
         zsys_error ("zproc reaper: out of memory, pid %d is not tracked", pid);
         free (name);
-        return;
+        return NULL;
     }
     child->name = name;
     child->supervision = *supervision;
@@ -602,14 +603,15 @@ s_track (self_t *self, int pid, char *name, zp_supervision_t *supervision)
     s_watch (self, child, pid);
     s_publish_int (self, child, "pid", pid);
     s_publish (self, child->name, "status", "starting");
+    return child;
 }
 
 static child_t *
-s_lookup (self_t *self, const char *name)
+s_lookup (self_t *self, pid_t pid)
 {
     for (child_t *child = (child_t *) zlistx_first (self->children); child;
          child = (child_t *) zlistx_next (self->children))
-        if (streq (child->name, name))
+        if (child->pid == pid)
             return child;
     return NULL;
 }
@@ -626,24 +628,27 @@ s_handle_pipe (self_t *self)
         char *pid = zmsg_popstr (request);
         char *name = zmsg_popstr (request);
         zframe_t *frame = zmsg_pop (request);
-        zp_supervision_t *supervision = NULL;
+        zp_supervision_t supervision;
         if (pid && name && frame && zframe_size (frame) == sizeof (supervision)) {
             memcpy (&supervision, zframe_data (frame), sizeof (supervision));
-            s_track (self, atoi (pid), name, supervision);
+            s_track (self, atoi (pid), name, &supervision);
             name = NULL;
         }
         zframe_destroy (&frame);
         zstr_free (&pid);
         zstr_free (&name);
-        zsock_signal (self->pipe, 0);
     }
     else
     if (streq (command, "READY")) {
-        char *name = zmsg_popstr (request);
-        child_t *child = name? s_lookup (self, name): NULL;
-        if (child)
+        char *pid = zmsg_popstr (request);
+        char *ready = zmsg_popstr (request);
+        child_t *child = pid? s_lookup (self, atoi (pid)): NULL;
+        if (child && ready && streq (ready, "1"))
             s_publish (self, child->name, "status", "running");
-        zstr_free (&name);
+        zstr_free (&ready);
+        zstr_free (&pid);
+        //  The notice is on its way to the store
+        zsock_signal (self->pipe, 0);
     }
     else
     if (streq (command, "REGISTER")) {

@@ -24,10 +24,12 @@
     Start it with zactor_new (zp_reaper_actor, &args). After zactor_new the
     actor sends its start-up status: zsock_recv (actor, "i", &rc).
     Commands on the pipe:
-        TRACK pid name supervision ("sisp")     -> signal; status "starting"
-            (supervision: policy, intensity, backoff, strategy, grace)
+        TRACK pid name supervision ("sisb")     -> status "starting"; no
+            reply (supervision, a zp_supervision_t by value: policy,
+            intensity, backoff, strategy, grace)
+        READY pid ready ("sii")                 -> status "running" when
+            ready is 1 (its start-up report came), then signal
         REGISTER name                           -> status "registered"
-        READY name                              -> status "running"
         STOP grace_ms ("si")                    -> signal once every child
             is reaped: $TERM in each mailbox, SIGTERM after grace_ms,
             SIGKILL after another grace_ms; no more restarts

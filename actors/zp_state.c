@@ -359,6 +359,14 @@ zp_state_t *
 zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cert,
                int timeout_ms, int lane_fd)
 {
+    return zp__state_new_shared (endpoint, server_public_key, cert, timeout_ms, lane_fd,
+                                 NULL, NULL);
+}
+
+zp_state_t *
+zp__state_new_shared (const char *endpoint, const char *server_public_key, zcert_t *cert,
+                      int timeout_ms, int lane_fd, zp_shared_t *shared, const uint64_t *seq)
+{
     if (!endpoint || (server_public_key && strlen (server_public_key) != 40)) {
         zp__lane_fd_close (lane_fd);
         return zp__fail (EINVAL, NULL);
@@ -379,6 +387,14 @@ zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cer
     }
     if (!self->endpoint || (server_public_key && (!self->server_key || !self->cert)))
         goto failed;
+    //  On a lane, given where our watchers start, there is no handshake to
+    //  wait for: the store reads the lane once it has adopted it
+    self->shared = shared;
+    if (self->lane && seq) {
+        self->seq = *seq;
+        self->connected = true;
+        return self;
+    }
     //  HELLO: the store is there, and here is where our watchers start;
     //  a refusal is EACCES at once
     if (!self->lane && !(self->dealer = zp__state_socket (self, &self->monitor)))
@@ -388,6 +404,9 @@ zp__state_new (const char *endpoint, const char *server_public_key, zcert_t *cer
         goto failed;
     }
     self->connected = true;
+    //  Our watchers start where we were told, not at the HELLO's number
+    if (seq)
+        self->seq = *seq;
     return self;
 
 failed:;

@@ -3,7 +3,10 @@
 
     A mailbox is a PULL socket the worker binds at ipc://DIR/mbox-NAME in
     the context's private directory; a sender connects a PUSH socket to it,
-    so each sender's messages keep their order. A message is the sender's
+    so each sender's messages keep their order. A forked worker's context
+    binds that file and listens on it before the fork (zp__mailbox_listen),
+    and the worker's PULL socket takes the descriptor over (ZMQ_USE_FD)
+    once the worker has reported ready: mail sent meanwhile waits. A message is the sender's
     name, an envelope (plain message, request or reply, and a call id), and
     the user's frames.
 
@@ -26,6 +29,8 @@
 
 #include "zp_classes.h"
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 //  A box of another worker we send to
 typedef struct {
@@ -42,7 +47,8 @@ struct _zp_worker_t {
     char *endpoint;             //  The store's endpoint
     zp_keys_t *keys;            //  The context's CURVE keys, or NULL
     zp_state_t *state;          //  Our state handle
-    zsock_t *mailbox;           //  Our mailbox (PULL)
+    zsock_t *mailbox;           //  Our mailbox (PULL), made by zp__worker_start
+    int mailbox_fd;             //  Until then, its socket file's listening socket
     zsock_t *replies;           //  Our reply box (PULL), bound on the first call
     zp_watch_t *notices;        //  Process notices, followed from the first call
     zhashx_t *peers;            //  "mbox-NAME", "reply-NAME", "grant-NAME" -> peer_t
@@ -98,22 +104,66 @@ zp__mailbox_path (const char *dir, const char *box, const char *name)
     return zsys_sprintf ("%s/%s-%s", dir, box, name);
 }
 
-//  Bind a box (PULL) of ours; NULL with errno
+int
+zp__mailbox_listen (const char *dir, const char *name)
+{
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    char *path = zp__mailbox_path (dir, MAILBOX, name);
+    if (!path)
+        return zp__fail (ENOMEM, -1);
+    if (strlen (path) >= sizeof address.sun_path) {
+        zstr_free (&path);
+        return zp__fail (ENAMETOOLONG, -1);
+    }
+    strcpy (address.sun_path, path);
+    //  As libzmq's bind: a file a predecessor left goes first
+    unlink (path);
+    zstr_free (&path);
+    //  Non-blocking, as libzmq's I/O thread accepts once it is readable
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    //  libzmq's listen backlog (ZMQ_BACKLOG's default)
+    if (bind (fd, (struct sockaddr *) &address, sizeof address) < 0
+    ||  listen (fd, 100) < 0) {
+        int saved = errno;
+        close (fd);
+        return zp__fail (saved, -1);
+    }
+    return fd;
+}
+
+//  Bind a box (PULL) of ours: on the listening socket fd (taken, also on
+//  failure) when it is not -1, else on a socket file of its own. NULL with
+//  errno
 static zsock_t *
-s_box_bind (zp_worker_t *self, const char *box)
+s_box_bind (zp_worker_t *self, const char *box, int fd)
 {
     zsock_t *pull = zp__sock_new (ZMQ_PULL);
-    if (!pull)
+    if (!pull) {
+        if (fd >= 0)
+            close (fd);
         return NULL;            //  EMFILE
+    }
     zsock_set_rcvhwm (pull, MAILBOX_QUEUE);
     if (self->keys) {
         //  Only processes of the context hold the mailbox key: no ZAP needed
         zcert_apply (self->keys->mailbox, pull);
         zsock_set_curve_server (pull, 1);
     }
+    //  libzmq closes a descriptor it was given (ZMQ_USE_FD) with the socket;
+    //  it never unlinks a box's file (the reaper does, once we have exited)
+    if (fd >= 0 && zmq_setsockopt (zsock_resolve (pull), ZMQ_USE_FD, &fd, sizeof fd) < 0) {
+        int saved = errno;
+        close (fd);
+        zsock_destroy (&pull);
+        return zp__fail (saved, NULL);
+    }
     char *path = zp__mailbox_path (self->dir, box, self->name);
     if (!path || zsock_bind (pull, "ipc://%s", path) < 0) {
         int saved = path? errno: ENOMEM;
+        if (fd >= 0)
+            close (fd);
         zsock_destroy (&pull);
         zstr_free (&path);
         return zp__fail (saved, NULL);
@@ -261,6 +311,8 @@ zp__worker_destroy (zp_worker_t **self_p)
     zhashx_destroy (&self->debts);
     zsock_destroy (&self->replies);
     zsock_destroy (&self->mailbox);
+    if (self->mailbox_fd >= 0)
+        close (self->mailbox_fd);
     zp_state_destroy (&self->state);
     free (self->sender);
     free (self->endpoint);
@@ -272,13 +324,16 @@ zp__worker_destroy (zp_worker_t **self_p)
 
 zp_worker_t *
 zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys_t *keys,
-                int lane_fd)
+                int lane_fd, zp_shared_t *shared, const uint64_t *seq, int mailbox_fd)
 {
     zp_worker_t *self = (zp_worker_t *) zmalloc (sizeof (zp_worker_t));
     if (!self) {
         zp__lane_fd_close (lane_fd);
+        if (mailbox_fd >= 0)
+            close (mailbox_fd);
         return zp__fail (ENOMEM, NULL);
     }
+    self->mailbox_fd = mailbox_fd;
     self->name = strdup (name);
     self->dir = strdup (dir);
     self->keys = keys;
@@ -289,13 +344,11 @@ zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys
         goto failed;
     zhashx_set_destructor (self->peers, (czmq_destructor *) s_peer_destroy);
     //  The state first: it takes the lane, also when it fails
-    self->state = zp__state_new (endpoint, keys? zcert_public_txt (keys->store): NULL,
-                                 keys? keys->client: NULL, zp__default_timeout (), lane_fd);
+    self->state = zp__state_new_shared (endpoint, keys? zcert_public_txt (keys->store): NULL,
+                                        keys? keys->client: NULL, zp__default_timeout (),
+                                        lane_fd, shared, seq);
     lane_fd = -1;
     if (!self->state)
-        goto failed;
-    self->mailbox = s_box_bind (self, MAILBOX);
-    if (!self->mailbox)
         goto failed;
     return self;
 
@@ -304,6 +357,17 @@ failed:;
     zp__lane_fd_close (lane_fd);
     zp__worker_destroy (&self);
     return zp__fail (saved, NULL);
+}
+
+
+int
+zp__worker_start (zp_worker_t *self)
+{
+    if (!self->mailbox) {
+        self->mailbox = s_box_bind (self, MAILBOX, self->mailbox_fd);
+        self->mailbox_fd = -1;
+    }
+    return self->mailbox? 0: -1;
 }
 
 
@@ -584,7 +648,7 @@ s_deliver (zp_worker_t *self, const char *box, const char *to, int kind, uint32_
     int64_t deadline = zp__deadline (zp__state_timeout (self->state));
     bool counted = streq (box, MAILBOX);
     //  Grants come to our reply box: it is bound before our first message
-    if (counted && !self->replies && !(self->replies = s_box_bind (self, REPLY_BOX)))
+    if (counted && !self->replies && !(self->replies = s_box_bind (self, REPLY_BOX, -1)))
         return -1;
     if (counted && s_await_credit (self, peer, to, deadline) < 0)
         return -1;
@@ -658,7 +722,7 @@ zp_worker_call (zp_worker_t *self, const char *to, zmsg_t **msg_p, int timeout_m
         return zp__fail (EINVAL, NULL);
     if (self->terminated)
         return zp__fail (EINTR, NULL);
-    if (!self->replies && !(self->replies = s_box_bind (self, REPLY_BOX)))
+    if (!self->replies && !(self->replies = s_box_bind (self, REPLY_BOX, -1)))
         return NULL;
     //  Deaths from now on come as notices; one before is in the status
     if (!self->notices)

@@ -2264,10 +2264,12 @@ static void
 s_usage (FILE *stream)
 {
     fprintf (stream,
-        "usage: zproc-bench [--json] [--no-1m] [--pool] [--help]\n"
+        "usage: zproc-bench [--json] [--no-1m] [--pool] [--spawn] [--help]\n"
         "  --json    print the figures as one JSON object {\"name\": value, ...}\n"
         "  --no-1m   skip the 1,000,000-key load (load_1m_keys_s, rss_1m_keys_mb)\n"
         "  --pool    only the pool figures (pool_*), after raw_unix_rt\n"
+        "  --spawn   only the spawn figures (fork_exit_wait_100_ms, spawn100_ms,\n"
+        "            start_all100_ms, shutdown100_ms) and ctx_new_destroy_ms\n"
         "  --help    this text\n"
         "Prints one line per figure, 'name value unit [ratio=R]'; progress goes to\n"
         "stderr. Exit status 1 when a figure failed or a count was wrong.\n");
@@ -2276,7 +2278,7 @@ s_usage (FILE *stream)
 int
 main (int argc, char *argv [])
 {
-    bool load = true, pool_only = false;
+    bool load = true, pool_only = false, spawn_only = false;
     for (int index = 1; index < argc; index++) {
         if (streq (argv [index], "--json"))
             s_json = true;
@@ -2286,6 +2288,9 @@ main (int argc, char *argv [])
         else
         if (streq (argv [index], "--pool"))
             pool_only = true;
+        else
+        if (streq (argv [index], "--spawn"))
+            spawn_only = true;
         else
         if (streq (argv [index], "--help") || streq (argv [index], "-h")) {
             s_usage (stdout);
@@ -2300,8 +2305,13 @@ main (int argc, char *argv [])
     //  The raw references first, before CZMQ starts any thread; the
     //  socketpair first of all, as every later figure is divided by it
     s_bench_raw_unix ("raw_unix_rt");
-    if (pool_only) {
-        s_bench_pool ();
+    if (pool_only || spawn_only) {
+        if (spawn_only) {
+            s_bench_spawn ();
+            s_bench_ctx ();
+        }
+        if (pool_only)
+            s_bench_pool ();
         if (s_json)
             s_json_print ();
         s_figures_destroy ();
