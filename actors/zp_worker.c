@@ -31,6 +31,9 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/eventfd.h>
+#include <poll.h>
+#include <pthread.h>
 
 //  A box of another worker we send to
 typedef struct {
@@ -47,8 +50,12 @@ struct _zp_worker_t {
     char *endpoint;             //  The store's endpoint
     zp_keys_t *keys;            //  The context's CURVE keys, or NULL
     zp_state_t *state;          //  Our state handle
-    zsock_t *mailbox;           //  Our mailbox (PULL), made by zp__worker_start
+    zsock_t *mailbox;           //  Our mailbox (PULL), made on first need
     int mailbox_fd;             //  Until then, its socket file's listening socket
+    pthread_mutex_t lock;       //  Guards the making of the mailbox
+    int made;                   //  eventfd, readable once the mailbox is made
+    pthread_t waker;            //  Makes it when a sender connects, if we do not
+    bool waking;                //  Is the waker started (and not joined)?
     zsock_t *replies;           //  Our reply box (PULL), bound on the first call
     zp_watch_t *notices;        //  Process notices, followed from the first call
     zhashx_t *peers;            //  "mbox-NAME", "reply-NAME", "grant-NAME" -> peer_t
@@ -297,12 +304,16 @@ s_settle_mail (zp_worker_t *self)
     }
 }
 
+static void
+    s_waker_stop (zp_worker_t *self);
+
 void
 zp__worker_destroy (zp_worker_t **self_p)
 {
     zp_worker_t *self = *self_p;
     if (!self)
         return;
+    s_waker_stop (self);
     //  Our workers go first: they may still use the store
     zp_ctx_destroy (&self->children);
     s_settle_mail (self);
@@ -313,6 +324,9 @@ zp__worker_destroy (zp_worker_t **self_p)
     zsock_destroy (&self->mailbox);
     if (self->mailbox_fd >= 0)
         close (self->mailbox_fd);
+    if (self->made >= 0)
+        close (self->made);
+    pthread_mutex_destroy (&self->lock);
     zp_state_destroy (&self->state);
     free (self->sender);
     free (self->endpoint);
@@ -334,6 +348,8 @@ zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys
         return zp__fail (ENOMEM, NULL);
     }
     self->mailbox_fd = mailbox_fd;
+    self->made = -1;
+    pthread_mutex_init (&self->lock, NULL);
     self->name = strdup (name);
     self->dir = strdup (dir);
     self->keys = keys;
@@ -360,14 +376,110 @@ failed:;
 }
 
 
-int
-zp__worker_start (zp_worker_t *self)
+//  --------------------------------------------------------------------------
+//  The mailbox of a forked worker is made on first need: a worker that
+//  waits for mail with nobody sending it any, or never reads it, has no
+//  ZeroMQ threads. Until then its context's listening socket holds what
+//  senders connect (their mail waits in their queues): zp_worker_recv waits
+//  on it, and while we are elsewhere the waker, a thread that sleeps in
+//  poll, makes the mailbox once a sender connects, so that its mail is
+//  taken in even if it exits at once (as it would be by libzmq's I/O
+//  thread). Every use of ZeroMQ by the worker makes the mailbox first.
+
+//  Make the mailbox (once, from either thread); 0, or -1 with errno
+static int
+s_mailbox_make (zp_worker_t *self)
 {
+    pthread_mutex_lock (&self->lock);
     if (!self->mailbox) {
         self->mailbox = s_box_bind (self, MAILBOX, self->mailbox_fd);
         self->mailbox_fd = -1;
+        //  Whoever waits for it wakes: the waker, or our recv
+        uint64_t one = 1;
+        if (self->made >= 0 && write (self->made, &one, sizeof one) < 0)
+            zsys_error ("zproc: worker %s: cannot signal its mailbox", self->name);
     }
-    return self->mailbox? 0: -1;
+    int rc = self->mailbox? 0: zp__fail (errno? errno: EMFILE, -1);
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}
+
+//  Wait until a sender connects, or the mailbox is made, or deadline; 1,
+//  0 at the deadline, -1 with EINTR (SIGINT/SIGTERM)
+static int
+s_mailbox_wait (zp_worker_t *self, int fd, int64_t deadline)
+{
+    while (true) {
+        if (zsys_interrupted)
+            return zp__fail (EINTR, -1);
+        int wait = zp__remaining (deadline);
+        if (wait < 0 || wait > 250)
+            wait = 250;         //  A signal another thread took does not wake us
+        struct pollfd items [] = { { fd, POLLIN, 0 }, { self->made, POLLIN, 0 } };
+        int rc = poll (items, 2, wait);
+        if (rc > 0)
+            return 1;
+        if (rc == 0 && deadline >= 0 && zclock_mono () >= deadline)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static void *
+s_waker (void *args)
+{
+    zp_worker_t *self = (zp_worker_t *) args;
+    pthread_mutex_lock (&self->lock);
+    int fd = self->mailbox? -1: self->mailbox_fd;
+    pthread_mutex_unlock (&self->lock);
+    //  The descriptor is ours to poll until the mailbox is made: only
+    //  s_mailbox_make hands it over, and it signals made when it does
+    while (fd >= 0) {
+        struct pollfd items [] = { { fd, POLLIN, 0 }, { self->made, POLLIN, 0 } };
+        int rc = poll (items, 2, -1);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        //  A sender is there, and the mailbox is still to make
+        if (rc > 0 && !items [1].revents)
+            s_mailbox_make (self);
+        break;
+    }
+    return NULL;
+}
+
+//  Stop the waker, if it runs
+static void
+s_waker_stop (zp_worker_t *self)
+{
+    if (self->waking) {
+        uint64_t one = 1;
+        if (write (self->made, &one, sizeof one) < 0)
+            zsys_error ("zproc: worker %s: cannot stop its waker", self->name);
+        pthread_join (self->waker, NULL);
+        self->waking = false;
+    }
+}
+
+int
+zp__worker_start (zp_worker_t *self)
+{
+    if (self->mailbox_fd < 0)
+        return s_mailbox_make (self);
+    //  CZMQ's global context, before a second thread may make a socket
+    //  (zsys_init is not thread-safe; it starts no thread)
+    if (!zsys_init ())
+        return zp__fail (ENOMEM, -1);
+    self->made = eventfd (0, EFD_CLOEXEC);
+    if (self->made < 0)
+        return s_mailbox_make (self);
+    //  The waker takes no signal: they interrupt our own calls
+    sigset_t blocked, saved;
+    sigfillset (&blocked);
+    pthread_sigmask (SIG_BLOCK, &blocked, &saved);
+    self->waking = pthread_create (&self->waker, NULL, s_waker, self) == 0;
+    pthread_sigmask (SIG_SETMASK, &saved, NULL);
+    return self->waking? 0: s_mailbox_make (self);
 }
 
 
@@ -395,7 +507,9 @@ zp_worker_sender (zp_worker_t *self)
 zsock_t *
 zp_worker_mailbox (zp_worker_t *self)
 {
-    return self? self->mailbox: zp__fail (EINVAL, NULL);
+    if (!self)
+        return zp__fail (EINVAL, NULL);
+    return s_mailbox_make (self) == 0? self->mailbox: NULL;
 }
 
 
@@ -592,8 +706,19 @@ zp_worker_recv (zp_worker_t *self, int timeout_ms)
         return zp__fail (EINVAL, NULL);
     if (self->terminated)
         return zp__fail (EINTR, NULL);
-    void *mailbox = zsock_resolve (self->mailbox);
     int64_t deadline = zp__deadline (timeout_ms);
+    //  No mailbox yet: wait for a sender without ZeroMQ
+    pthread_mutex_lock (&self->lock);
+    int fd = self->mailbox? -1: self->mailbox_fd;
+    pthread_mutex_unlock (&self->lock);
+    if (fd >= 0 && self->made >= 0) {
+        int rc = s_mailbox_wait (self, fd, deadline);
+        if (rc <= 0)
+            return zp__fail (rc == 0? ETIMEDOUT: errno, NULL);
+    }
+    if (s_mailbox_make (self) < 0)
+        return NULL;
+    void *mailbox = zsock_resolve (self->mailbox);
     while (true) {
         int rc = zp__wait_socket (mailbox, ZMQ_POLLIN, NULL, deadline);
         if (rc <= 0)
@@ -625,6 +750,8 @@ zp_worker_recv (zp_worker_t *self, int timeout_ms)
 void
 zp__worker_discard (zp_worker_t *self)
 {
+    if (s_mailbox_make (self) < 0)
+        return;
     envelope_t envelope;
     zmsg_t *msg = s_box_recv (self->mailbox, &envelope);
     if (msg) {
@@ -647,6 +774,8 @@ s_deliver (zp_worker_t *self, const char *box, const char *to, int kind, uint32_
         return -1;
     int64_t deadline = zp__deadline (zp__state_timeout (self->state));
     bool counted = streq (box, MAILBOX);
+    if (s_mailbox_make (self) < 0)
+        return -1;
     //  Grants come to our reply box: it is bound before our first message
     if (counted && !self->replies && !(self->replies = s_box_bind (self, REPLY_BOX, -1)))
         return -1;
@@ -722,6 +851,8 @@ zp_worker_call (zp_worker_t *self, const char *to, zmsg_t **msg_p, int timeout_m
         return zp__fail (EINVAL, NULL);
     if (self->terminated)
         return zp__fail (EINTR, NULL);
+    if (s_mailbox_make (self) < 0)
+        return NULL;
     if (!self->replies && !(self->replies = s_box_bind (self, REPLY_BOX, -1)))
         return NULL;
     //  Deaths from now on come as notices; one before is in the status

@@ -43,7 +43,8 @@ const char *
 
 //  Next message from the mailbox; timeout_ms -1 waits forever, 0 polls.
 //  The caller owns the message. NULL with errno: ETIMEDOUT, EINTR ($TERM
-//  received, or SIGINT/SIGTERM), EINVAL.
+//  received, or SIGINT/SIGTERM), EINVAL, EMFILE (the mailbox's socket, made
+//  on first need, could not be made: no descriptor left).
 zmsg_t *
     zp_worker_recv (zp_worker_t *self, int timeout_ms);
 
@@ -58,7 +59,7 @@ const char *
 //  or -1 with errno: EINVAL (bad argument), ENOENT (no worker of that
 //  name), ESRCH (it has exited, also while the send waited), EAGAIN (we
 //  had ZP_MAILBOX_BOUND messages unread in its mailbox for the whole send
-//  timeout), EINTR (SIGINT/SIGTERM), ENOMEM, and what a state call gives
+//  timeout), EINTR (SIGINT/SIGTERM), ENOMEM, EMFILE, and what a state call gives
 //  when the store must be asked whether it lives (ENOTCONN). On failure
 //  the caller keeps the message.
 int
@@ -81,7 +82,8 @@ int
     zp_worker_reply (zp_worker_t *self, zmsg_t **msg_p);
 
 //  The mailbox socket, owned by the worker, for zpoller/zloop: readable when
-//  a message waits. Read it with zp_worker_recv.
+//  a message waits. Read it with zp_worker_recv. A worker makes it on first
+//  need; NULL with errno when it cannot (EMFILE), or EINVAL.
 zsock_t *
     zp_worker_mailbox (zp_worker_t *self);
 
