@@ -197,6 +197,65 @@ TEST_IMPL (promise_mail_outlives_sender)
 }
 
 
+//  The same when the receiver has not looked at its mailbox yet (a forked
+//  worker makes its mailbox socket on first need): a sender whose mail may
+//  take 200 ms to leave exits at once, and its receiver, busy elsewhere
+//  until then and long after, still gets all of it, in order
+#define FEW         10
+
+static void
+s_worker_few_and_exit (zp_worker_t *self, void *props)
+{
+    zp_state_set_timeout (zp_worker_state (self), test_ms (200));
+    for (int index = 0; index < FEW; index++) {
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addstrf (msg, "%d", index);
+        if (zp_worker_send (self, "busy", &msg) != 0)
+            test_fail (__FILE__, __LINE__, errno, "send %d failed", index);
+    }
+}
+
+static void
+s_worker_busy_reader (zp_worker_t *self, void *props)
+{
+    zp_state_t *state = zp_worker_state (self);
+    ASSERT_EQ (zp_state_get_when_equal_str (state, "sender", "gone", test_ms (20000)), 0);
+    int received = 0;
+    while (received < FEW) {
+        zmsg_t *msg = zp_worker_recv (self, test_ms (3000));
+        char *body = msg? zmsg_popstr (msg): NULL;
+        bool in_order = body && atoi (body) == received;
+        zstr_free (&body);
+        zmsg_destroy (&msg);
+        if (!in_order)
+            break;
+        received++;
+    }
+    ASSERT_EQ (zp_state_set_int (state, "received", received), 0);
+}
+
+TEST_IMPL (promise_mail_outlives_sender_busy)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    zp_proc_t *reader = zp_ctx_spawn (ctx, "busy", s_worker_busy_reader, NULL);
+    ASSERT_NOT_NULL (reader);
+    zp_proc_t *sender = zp_ctx_spawn (ctx, "sender", s_worker_few_and_exit, NULL);
+    ASSERT_NOT_NULL (sender);
+    //  Reaped: its linger is over, its mail delivered or dropped
+    ASSERT_EQ (zp_proc_wait (sender, test_ms (20000)), 0);
+    zclock_sleep (test_ms (300));
+    ASSERT_EQ (zp_state_set_str (state, "sender", "gone"), 0);
+    ASSERT_EQ (zp_proc_wait (reader, test_ms (20000)), 0);
+    int64_t received = -1;
+    ASSERT_EQ (zp_state_get_int (state, "received", &received), 0);
+    ASSERT_EQ (received, FEW);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
 //  ---------------------------------------------------------------------------
 //  Shutdown asks before it forces: after a SIGINT in the parent, $TERM
 //  reaches every worker, nested contexts included, and nothing is left
