@@ -3,11 +3,12 @@
 
     A list under a mutex and an eventfd. The writer signals once until the
     reader takes the list, and only for an item the reader must act on
-    soon. A PARK needs nothing done before the next change of its key, so
-    it waits for the next item that wakes the registry (which looks at the
-    feed now and then while it shuts down, to answer those with EINTR); an
-    ANSWERED only settles the store's accounts, which it does when it next
-    looks. A reader woken by the signal clears it before it detaches the
+    soon (item->wakes). A PARK needs nothing done before the next change
+    of its key, so it waits for the next item that wakes the registry
+    (which looks at the feed now and then while it shuts down, to answer
+    those with EINTR); an ANSWERED only settles the store's accounts, which
+    it does when it next looks, unless the answer left bytes queued on the
+    lane, which the store must send as the socket takes them. A reader woken by the signal clears it before it detaches the
     list, so an item pushed after the detach signals again: none that
     matters waits unsignalled.
     =========================================================================
@@ -37,6 +38,7 @@ zp__feed_item_new (zp_feed_kind_t kind, const byte *identity, const char *key)
     if (!self)
         return zp__fail (ENOMEM, NULL);
     self->kind = kind;
+    self->wakes = kind != ZP_FEED_PARK && kind != ZP_FEED_ANSWERED;
     if (identity) {
         self->identity = (byte *) malloc (1 + identity [0]);
         if (self->identity)
@@ -110,7 +112,7 @@ zp__feed_push (zp_feed_t *self, zp_feed_item_t **item_p)
     zp_feed_item_t *item = *item_p;
     *item_p = NULL;
     item->next = NULL;
-    bool wakes = item->kind != ZP_FEED_PARK && item->kind != ZP_FEED_ANSWERED;
+    bool wakes = item->wakes;
     pthread_mutex_lock (&self->lock);
     if (self->head)
         self->tail->next = item;

@@ -41,6 +41,8 @@ struct _zp_feed_item_t {
     zchunk_t *value;            //  PARK of WAIT_EQUAL: the value waited for;
                                 //  ANSWER: the reply's value, or NULL
     zp_lane_t *lane;            //  PARK: the peer's lane (a reference), or NULL
+    bool wakes;                 //  The reader must act on it soon (signalled);
+                                //  false for PARK and ANSWERED unless set
     zp_feed_item_t *next;       //  The next item taken with it
 };
 

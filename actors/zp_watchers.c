@@ -121,14 +121,16 @@ s_waiter_remove (self_t *self, waiter_t *waiter)
 
 
 //  --------------------------------------------------------------------------
-//  Tell the store how a parked request ended (kind), and forget it
+//  Tell the store how a parked request ended (kind), and forget it; wakes:
+//  the store must hear of it soon
 
 static void
 s_end (self_t *self, waiter_t *waiter, zp_feed_kind_t kind, const zp_header_t *header,
-       const zp_part_t *value)
+       const zp_part_t *value, bool wakes)
 {
     zp_feed_item_t *item = zp__feed_item_new (kind, waiter->identity, waiter->key);
     if (item) {
+        item->wakes = wakes;
         item->header = *header;
         if (value)
             item->value = zchunk_new (value->data, value->size);
@@ -162,10 +164,12 @@ s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
         zp__header_encode (&header, buffer);
         zp_part_t reply [2] = { { buffer, sizeof buffer }, value };
         zp__lane_send (waiter->lane, reply, with_value? 2: 1);
-        s_end (self, waiter, ZP_FEED_ANSWERED, &header, NULL);
+        //  What the socket did not take, the store sends as it drains
+        bool queued = zp__lane_queued (waiter->lane) > 0;
+        s_end (self, waiter, ZP_FEED_ANSWERED, &header, NULL, queued);
     }
     else
-        s_end (self, waiter, ZP_FEED_ANSWER, &header, with_value? &value: NULL);
+        s_end (self, waiter, ZP_FEED_ANSWER, &header, with_value? &value: NULL, true);
 }
 
 
@@ -276,7 +280,7 @@ s_handle_withdraw (self_t *self, zp_feed_item_t *item)
     //  Withdraw it quietly (the client has stopped listening for it), and
     //  tell the store one request less waits on the key, for that peer
     if (waiter)
-        s_end (self, waiter, ZP_FEED_WITHDRAWN, &item->header, NULL);
+        s_end (self, waiter, ZP_FEED_WITHDRAWN, &item->header, NULL, true);
     zstr_free (&index_key);
 }
 

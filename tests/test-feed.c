@@ -88,6 +88,19 @@ TEST_IMPL (feed_signals)
     zp__feed_flush (feed);
     ASSERT (s_signalled (feed));
 
+    //  An ANSWERED that left bytes queued on its lane must wake the store
+    keys = s_keys (zp__feed_take (feed, true));
+    ASSERT_STR_EQ (keys, "d1");
+    zstr_free (&keys);
+    ASSERT (!s_signalled (feed));
+    zp_feed_item_t *urgent = zp__feed_item_new (ZP_FEED_ANSWERED, NULL, "q1");
+    ASSERT_NOT_NULL (urgent);
+    ASSERT (!urgent->wakes);
+    urgent->wakes = true;
+    zp__feed_push (feed, &urgent);
+    zp__feed_flush (feed);
+    ASSERT (s_signalled (feed));
+
     //  What nobody took goes with the feed (valgrind sees the rest)
     s_push (feed, ZP_FEED_PARK, "p2");
     zp__feed_destroy (&feed);

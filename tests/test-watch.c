@@ -481,3 +481,69 @@ TEST_IMPL (watch_eintr_on_destroy)
     ASSERT (test_no_children ());
     return 0;
 }
+
+
+//  A wake-up larger than a socket holds: the registry writes what the
+//  waiter's lane takes and queues the rest, which the store sends as the
+//  waiter reads, at once (not at its next look at the peers, up to a
+//  second later). The worker acks on a pipe, so nothing else wakes the
+//  store meanwhile.
+#define BIG_WAKE_SIZE   (1024 * 1024)
+#define BIG_WAKE_ROUNDS 8
+
+typedef struct {
+    int ack;                    //  Write end of the pipe: a byte per value
+} big_wake_t;
+
+static void
+s_big_waiter (zp_worker_t *self, void *args)
+{
+    big_wake_t *props = (big_wake_t *) args;
+    zp_state_t *state = zp_worker_state (self);
+    for (int round = 0; round < BIG_WAKE_ROUNDS; round++) {
+        char *text = zp_state_get_when_change (state, "big", test_ms (10000));
+        //  get_when_change hands back text: the value is a run of one byte
+        byte fill = (byte) ('a' + round);
+        size_t size = text? strlen (text): 0;
+        bool whole = size == BIG_WAKE_SIZE && (byte) text [0] == fill
+                  && (byte) text [size - 1] == fill;
+        free (text);
+        byte ack = whole? 1: 0;
+        if (write (props->ack, &ack, 1) != 1 || !whole)
+            exit (1);
+    }
+}
+
+TEST_IMPL (watch_change_large_value)
+{
+    int fds [2];
+    ASSERT_EQ (pipe (fds), 0);
+    OPEN_CTX ();
+    big_wake_t props = { fds [1] };
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "big-waiter", s_big_waiter, &props);
+    ASSERT_NOT_NULL (proc);
+    close (fds [1]);
+    char *value = (char *) malloc (BIG_WAKE_SIZE + 1);
+    ASSERT_NOT_NULL (value);
+    int64_t waited = 0;
+    for (int round = 0; round < BIG_WAKE_ROUNDS; round++) {
+        //  Time for the waiter to park, so the registry answers it
+        zclock_sleep (100);
+        memset (value, 'a' + round, BIG_WAKE_SIZE);
+        value [BIG_WAKE_SIZE] = 0;
+        int64_t start = test_now_ms ();
+        ASSERT_EQ (zp_state_set_str (state, "big", value), 0);
+        byte ack = 0;
+        ASSERT_EQ (test_read_exact (fds [0], &ack, 1, test_ms (10000)), 0);
+        ASSERT_EQ (ack, 1);
+        waited += test_now_ms () - start;
+    }
+    //  Eight stalls until the store's next look (0 to 1 s each) would take
+    //  4 s on average, and less than 2 s once in 160
+    ASSERT_LT (waited, test_ms (2000));
+    ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
+    free (value);
+    close (fds [0]);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
