@@ -133,30 +133,26 @@ TEST_IMPL (promise_wait_all_status)
 
 #define BURST       2000
 
-//  Sends BURST numbered messages to "reader" and exits at once; each send
-//  must return 0
+//  Sends count messages numbered from 0 to worker to; each send must
+//  return 0
 static void
-s_worker_burst_and_exit (zp_worker_t *self, void *props)
+s_send_numbered (zp_worker_t *self, const char *to, int count)
 {
-    ASSERT_EQ (zp_state_set_str (zp_worker_state (self), "sending", "yes"), 0);
-    for (int index = 0; index < BURST; index++) {
+    for (int index = 0; index < count; index++) {
         zmsg_t *msg = zmsg_new ();
         zmsg_addstrf (msg, "%d", index);
-        if (zp_worker_send (self, "reader", &msg) != 0)
+        if (zp_worker_send (self, to, &msg) != 0)
             test_fail (__FILE__, __LINE__, errno, "send %d failed", index);
     }
 }
 
-//  Starts reading a second after the sender started, then reads until BURST messages
-//  came or none came for a while; "received" is how many came in order
+//  Reads until count numbered messages came or none came for a while, and
+//  sets "received" to how many came in order
 static void
-s_worker_late_reader (zp_worker_t *self, void *props)
+s_read_numbered (zp_worker_t *self, int count)
 {
-    zp_state_t *state = zp_worker_state (self);
-    ASSERT_EQ (zp_state_get_when_available (state, "sending", test_ms (20000)), 0);
-    zclock_sleep (1000);
     int received = 0;
-    while (received < BURST) {
+    while (received < count) {
         zmsg_t *msg = zp_worker_recv (self, test_ms (3000));
         if (!msg) {
             fprintf (stderr, "reader: nothing after %d: %s\n", received, strerror (errno));
@@ -172,7 +168,25 @@ s_worker_late_reader (zp_worker_t *self, void *props)
             break;
         received++;
     }
-    ASSERT_EQ (zp_state_set_int (state, "received", received), 0);
+    ASSERT_EQ (zp_state_set_int (zp_worker_state (self), "received", received), 0);
+}
+
+//  Sends BURST numbered messages to "reader" and exits at once
+static void
+s_worker_burst_and_exit (zp_worker_t *self, void *props)
+{
+    ASSERT_EQ (zp_state_set_str (zp_worker_state (self), "sending", "yes"), 0);
+    s_send_numbered (self, "reader", BURST);
+}
+
+//  Starts reading a second after the sender started
+static void
+s_worker_late_reader (zp_worker_t *self, void *props)
+{
+    zp_state_t *state = zp_worker_state (self);
+    ASSERT_EQ (zp_state_get_when_available (state, "sending", test_ms (20000)), 0);
+    zclock_sleep (1000);
+    s_read_numbered (self, BURST);
 }
 
 TEST_IMPL (promise_mail_outlives_sender)
@@ -207,12 +221,7 @@ static void
 s_worker_few_and_exit (zp_worker_t *self, void *props)
 {
     zp_state_set_timeout (zp_worker_state (self), test_ms (200));
-    for (int index = 0; index < FEW; index++) {
-        zmsg_t *msg = zmsg_new ();
-        zmsg_addstrf (msg, "%d", index);
-        if (zp_worker_send (self, "busy", &msg) != 0)
-            test_fail (__FILE__, __LINE__, errno, "send %d failed", index);
-    }
+    s_send_numbered (self, "busy", FEW);
 }
 
 static void
@@ -220,18 +229,7 @@ s_worker_busy_reader (zp_worker_t *self, void *props)
 {
     zp_state_t *state = zp_worker_state (self);
     ASSERT_EQ (zp_state_get_when_equal_str (state, "sender", "gone", test_ms (20000)), 0);
-    int received = 0;
-    while (received < FEW) {
-        zmsg_t *msg = zp_worker_recv (self, test_ms (3000));
-        char *body = msg? zmsg_popstr (msg): NULL;
-        bool in_order = body && atoi (body) == received;
-        zstr_free (&body);
-        zmsg_destroy (&msg);
-        if (!in_order)
-            break;
-        received++;
-    }
-    ASSERT_EQ (zp_state_set_int (state, "received", received), 0);
+    s_read_numbered (self, FEW);
 }
 
 TEST_IMPL (promise_mail_outlives_sender_busy)
