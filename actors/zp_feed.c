@@ -8,9 +8,10 @@
     (which looks at the feed now and then while it shuts down, to answer
     those with EINTR); an ANSWERED only settles the store's accounts, which
     it does when it next looks, unless the answer left bytes queued on the
-    lane, which the store must send as the socket takes them. A reader woken by the signal clears it before it detaches the
-    list, so an item pushed after the detach signals again: none that
-    matters waits unsignalled.
+    lane, which the store must send as the socket takes them. A reader
+    woken by the signal clears it before it detaches the list, so an item
+    pushed after the detach signals again: none that matters waits
+    unsignalled.
     =========================================================================
 */
 
@@ -24,7 +25,7 @@ struct _zp_feed_t {
     zp_feed_item_t *tail;       //  Newest item
     int signal;                 //  eventfd: non-zero while items may wait
     bool signalled;             //  A signal is due or sent since the last take
-    bool unsignalled;           //  Writer's: a signal is due at the next flush
+    bool signal_due;            //  Writer's: write the signal at the next flush
 };
 
 
@@ -112,19 +113,18 @@ zp__feed_push (zp_feed_t *self, zp_feed_item_t **item_p)
     zp_feed_item_t *item = *item_p;
     *item_p = NULL;
     item->next = NULL;
-    bool wakes = item->wakes;
     pthread_mutex_lock (&self->lock);
     if (self->head)
         self->tail->next = item;
     else
         __atomic_store_n (&self->head, item, __ATOMIC_RELEASE);
     self->tail = item;
-    bool signal = wakes && !self->signalled;
+    bool signal = item->wakes && !self->signalled;
     if (signal)
         self->signalled = true;
     pthread_mutex_unlock (&self->lock);
     if (signal)
-        self->unsignalled = true;
+        self->signal_due = true;
 }
 
 void
@@ -133,9 +133,9 @@ zp__feed_flush (zp_feed_t *self)
     //  An eventfd write fails only when its counter would overflow, which
     //  one write per take cannot reach
     uint64_t one = 1;
-    if (self->unsignalled && write (self->signal, &one, sizeof one) < 0)
+    if (self->signal_due && write (self->signal, &one, sizeof one) < 0)
         zsys_error ("zproc feed: cannot signal its reader: %s", strerror (errno));
-    self->unsignalled = false;
+    self->signal_due = false;
 }
 
 int
