@@ -19,12 +19,9 @@
 #define SHUTDOWN_LOOK   10
 
 typedef struct {
-    byte *identity;             //  The client to answer, length byte first
-    zp_header_t header;         //  The request, answered with its id
-    zchunk_t *value;            //  WAIT_EQUAL: the value waited for
-    zp_lane_t *lane;            //  The client's lane (a reference), or NULL
+    zp_feed_item_t *park;       //  The PARK: the client (identity, lane), the
+                                //  request (header), its key and value
     char *index_key;            //  Its key in by_request
-    char *key;                  //  Its key in by_key
     zlistx_t *queue;            //  The queue it is parked in
     void *handle;               //  Its place in that queue
 } waiter_t;
@@ -48,11 +45,8 @@ s_waiter_destroy (waiter_t **self_p)
 {
     waiter_t *self = *self_p;
     if (self) {
-        free (self->identity);
-        zchunk_destroy (&self->value);
-        zp__lane_destroy (&self->lane);
+        zp__feed_item_destroy (&self->park);
         zstr_free (&self->index_key);
-        zstr_free (&self->key);
         free (self);
         *self_p = NULL;
     }
@@ -111,8 +105,8 @@ s_waiter_remove (self_t *self, waiter_t *waiter)
 {
     zhashx_delete (self->by_request, waiter->index_key);
     zlistx_t *queue = waiter->queue;
-    char *key = waiter->key;
-    waiter->key = NULL;
+    char *key = waiter->park->key;
+    waiter->park->key = NULL;
     zlistx_delete (queue, waiter->handle);
     if (zlistx_size (queue) == 0)
         zhashx_delete (self->by_key, key);
@@ -128,7 +122,7 @@ static void
 s_end (self_t *self, waiter_t *waiter, zp_feed_kind_t kind, const zp_header_t *header,
        const zp_part_t *value, bool wakes)
 {
-    zp_feed_item_t *item = zp__feed_item_new (kind, waiter->identity, waiter->key);
+    zp_feed_item_t *item = zp__feed_item_new (kind, waiter->park->identity, waiter->park->key);
     if (item) {
         item->wakes = wakes;
         item->header = *header;
@@ -149,23 +143,24 @@ s_end (self_t *self, waiter_t *waiter, zp_feed_kind_t kind, const zp_header_t *h
 static void
 s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
 {
-    zp_header_t header = waiter->header;
+    zp_feed_item_t *park = waiter->park;
+    zp_header_t header = park->header;
     header.status = (uint8_t) status;
     header.flags = 0;
     //  After the whole of its batch (the store hands us a key's last change
     //  in a batch only)
     header.seq = change? change->batch_end: 0;
     bool with_value = change && status == ZP_STATUS_OK
-                   && waiter->header.command == ZP_CMD_WAIT_CHANGE;
+                   && park->header.command == ZP_CMD_WAIT_CHANGE;
     zp_part_t value = { with_value? change->value: NULL, with_value? change->size: 0 };
-    if (waiter->lane) {
+    if (park->lane) {
         //  A lane whose client died fails here: the store forgets that peer
         byte buffer [ZP_HEADER_SIZE];
         zp__header_encode (&header, buffer);
         zp_part_t reply [2] = { { buffer, sizeof buffer }, value };
-        zp__lane_send (waiter->lane, reply, with_value? 2: 1);
+        zp__lane_send (park->lane, reply, with_value? 2: 1);
         //  What the socket did not take, the store sends as it drains
-        bool queued = zp__lane_queued (waiter->lane) > 0;
+        bool queued = zp__lane_queued (park->lane) > 0;
         s_end (self, waiter, ZP_FEED_ANSWERED, &header, NULL, queued);
     }
     else
@@ -179,12 +174,13 @@ s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
 static bool
 s_satisfied (waiter_t *waiter, zp_change_t *change)
 {
-    switch (waiter->header.command) {
+    zp_feed_item_t *park = waiter->park;
+    switch (park->header.command) {
         case ZP_CMD_WAIT_CHANGE:
             return true;
         case ZP_CMD_WAIT_EQUAL:
-            return !change->deleted && zchunk_size (waiter->value) == change->size
-                && memcmp (zchunk_data (waiter->value), change->value, change->size) == 0;
+            return !change->deleted && zchunk_size (park->value) == change->size
+                && memcmp (zchunk_data (park->value), change->value, change->size) == 0;
         default:
             return !change->deleted;
     }
@@ -202,7 +198,7 @@ s_handle_change (self_t *self, zp_change_t *change)
             waiter_t *next = remaining? (waiter_t *) zlistx_next (queue): NULL;
             if (s_satisfied (waiter, change))
                 s_wake (self, waiter,
-                        change->deleted && waiter->header.command == ZP_CMD_WAIT_CHANGE
+                        change->deleted && waiter->park->header.command == ZP_CMD_WAIT_CHANGE
                         ? ZP_STATUS_NOT_FOUND: ZP_STATUS_OK, change);
             waiter = next;
         }
@@ -211,8 +207,7 @@ s_handle_change (self_t *self, zp_change_t *change)
 
 
 //  --------------------------------------------------------------------------
-//  Park a request: the item's identity, header, key, value and lane become
-//  the waiter's
+//  Park a request: the item becomes the waiter's
 
 static char *
 s_index_key (const byte *identity, uint32_t request_id)
@@ -227,28 +222,23 @@ s_index_key (const byte *identity, uint32_t request_id)
 }
 
 static void
-s_handle_park (self_t *self, zp_feed_item_t *item)
+s_handle_park (self_t *self, zp_feed_item_t **item_p)
 {
+    zp_feed_item_t *park = *item_p;
     waiter_t *waiter = (waiter_t *) zmalloc (sizeof (waiter_t));
     if (waiter) {
-        waiter->header = item->header;
-        waiter->index_key = s_index_key (item->identity, item->header.request_id);
-        waiter->identity = item->identity;
-        waiter->key = item->key;
-        waiter->value = item->value;
-        waiter->lane = item->lane;
-        item->identity = NULL;
-        item->key = NULL;
-        item->value = NULL;
-        item->lane = NULL;
+        waiter->park = park;
+        park->next = NULL;
+        *item_p = NULL;
+        waiter->index_key = s_index_key (park->identity, park->header.request_id);
     }
-    zlistx_t *queue = waiter && waiter->key?
-        (zlistx_t *) zhashx_lookup (self->by_key, waiter->key): NULL;
-    if (waiter && waiter->key && !queue) {
+    zlistx_t *queue = waiter && park->key?
+        (zlistx_t *) zhashx_lookup (self->by_key, park->key): NULL;
+    if (waiter && park->key && !queue) {
         queue = zlistx_new ();
         if (queue) {
             zlistx_set_destructor (queue, (czmq_destructor *) s_waiter_destroy);
-            zhashx_insert (self->by_key, waiter->key, queue);
+            zhashx_insert (self->by_key, park->key, queue);
         }
     }
     if (!waiter || !waiter->index_key || !queue) {
@@ -296,7 +286,7 @@ s_handle_feed (self_t *self, bool signalled)
             s_handle_change (self, item->change);
         else
         if (item->kind == ZP_FEED_PARK)
-            s_handle_park (self, item);
+            s_handle_park (self, &item);
         else
             s_handle_withdraw (self, item);
         zp__feed_item_destroy (&item);
