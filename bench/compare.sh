@@ -3,7 +3,8 @@
 #
 #  The same workloads on one machine, one side-by-side table:
 #    get and set round trips, one client, one call at a time (us)
-#    incr on one key by 8 clients at once, unpipelined (ops/s), final count
+#    incr on one key by 8 clients at once, unpipelined (ops/s), final count,
+#    against two Redis references (below)
 #    watch wake-up: a change in one process seen by another (us)
 #    replica read of an unchanged key (us), against a GET
 #    batches of 16 incr by 8 clients (incr/s), against unpipelined INCR
@@ -11,8 +12,19 @@
 #    against Python's multiprocessing.Pool.map with as many workers
 #  zproc's figures come from bench/zproc-bench --json --no-1m; Redis runs on a
 #  unix socket in a temporary directory, driven by redis-benchmark and by
-#  bench/redis-watch.c (built here with gcc and libhiredis); Python's come
+#  bench/redis-ref.c (built here with gcc and libhiredis); Python's come
 #  from a script run here. What is missing is installed with apt-get.
+#
+#  zproc's incr_ops_8 is 8 forked worker processes, each doing one blocking
+#  incr round trip after another. Redis' figure for it is shown twice:
+#    redis-benchmark -c 8 -P 1: one client process driving 8 connections
+#      from one event loop, the usual published Redis figure; its client
+#      side wakes once for many replies, so it is not like for like;
+#    redis-ref incr: 8 forked processes, each with its own blocking hiredis
+#      connection, unpipelined INCR after a common start, timed as zproc's
+#      (first start to last end): what a multi-process program that shares
+#      a counter in Redis runs, the like-for-like reference.
+#  Both rows carry the same zproc figure; both Redis counts are checked.
 #
 #  Usage: bench/compare.sh [--pool] [--help]
 #  The table goes to stdout, progress to stderr.
@@ -25,7 +37,9 @@ usage: bench/compare.sh [--pool] [--help]
 Runs the same workloads on zproc, Redis and Python's multiprocessing.Manager
 and prints one table with the ratios:
   get / set round trip, one client, one call at a time     (us)
-  incr on one key by 8 clients at once, final count checked (ops/s)
+  incr on one key by 8 clients at once, final count checked (ops/s); Redis
+    both as redis-benchmark -c 8 (8 connections of one process) and as 8
+    processes with a blocking hiredis connection each (like zproc's workers)
   watch wake-up: set in one process, seen in another        (us)
   replica read of an unchanged key, against a GET           (us)
   batches of 16 incr by 8 clients, against INCR             (incr/s)
@@ -37,7 +51,7 @@ over min(workers, CPUs).
   --pool    the pool table only (no Redis, no Manager): seconds, not minutes
 zproc: bench/zproc-bench --json --no-1m (built with make when needed).
 Redis: redis-server on a unix socket in a temporary directory (stopped at the
-end), redis-benchmark, and bench/redis-watch.c on libhiredis.
+end), redis-benchmark, and bench/redis-ref.c on libhiredis.
 Python: a Manager().dict() used from child processes; a Pool() for the pool.
 Missing tools (redis-server, redis-tools, libhiredis-dev, python3, gcc) are
 installed with apt-get install -y (as root, or through sudo).
@@ -56,7 +70,9 @@ esac
 #  Counts, kept small enough for the whole run to stay near two minutes
 REDIS_RT_COUNT=20000        #  redis-benchmark GET and SET, one client
 REDIS_INCR_COUNT=100000     #  redis-benchmark INCR, 8 clients
-WATCH_ROUNDS=5000           #  redis-watch ping-pongs, after
+INCR_PROCS=8                #  redis-ref incr: processes, as zproc-bench's
+INCR_EACH=5000              #  INCR_WORKERS and INCR_EACH
+WATCH_ROUNDS=5000           #  redis-ref watch ping-pongs, after
 WATCH_WARMUP=500            #  these
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -240,8 +256,8 @@ if [ "$pool_only" = 0 ]; then
 #  ---------------------------------------------------------------------------
 #  Redis, on a unix socket
 
-say "building bench/redis-watch.c"
-gcc -O2 -Wall -o "$tmp/redis-watch" "$here/redis-watch.c" -lhiredis
+say "building bench/redis-ref.c"
+gcc -O2 -Wall -o "$tmp/redis-ref" "$here/redis-ref.c" -lhiredis
 
 sock="$tmp/redis.sock"
 say "starting redis-server on $sock"
@@ -305,8 +321,14 @@ else
     say "redis counted $redis_count, expected $REDIS_INCR_COUNT"
 fi
 
+say "redis: INCR on one key, $INCR_PROCS processes x $INCR_EACH (redis-ref incr, hiredis)"
+redis_procs=$("$tmp/redis-ref" incr "$sock" "$INCR_PROCS" "$INCR_EACH") || redis_procs=""
+#  "INCR/s exact", exact 1 or 0; nothing when the run failed
+redis_incr_procs=${redis_procs% *}
+redis_procs_exact=${redis_procs#* }
+
 say "redis: watch wake-up (keyspace notifications, $WATCH_ROUNDS ping-pongs)"
-redis_wake=$("$tmp/redis-watch" "$sock" "$WATCH_ROUNDS" "$WATCH_WARMUP") || redis_wake=""
+redis_wake=$("$tmp/redis-ref" watch "$sock" "$WATCH_ROUNDS" "$WATCH_WARMUP") || redis_wake=""
 
 kill "$redis_pid"
 wait "$redis_pid" 2>/dev/null || true
@@ -452,7 +474,8 @@ python3 "$tmp/manager.py" >"$tmp/python.json" || say "the Python run failed: its
 
 python3 - "$tmp/zproc.json" "$tmp/python.json" \
     "$redis_get" "$redis_set" "$redis_incr" "$redis_exact" "$redis_wake" \
-    "$redis_version" "$REDIS_INCR_COUNT" <<'EOF'
+    "$redis_incr_procs" "$redis_procs_exact" \
+    "$redis_version" "$REDIS_INCR_COUNT" "$INCR_PROCS" "$INCR_EACH" <<'EOF'
 import json, sys
 
 def load(path):
@@ -469,14 +492,21 @@ def number(text):
         return None
 
 zproc, python = load(sys.argv[1]), load(sys.argv[2])
-redis = dict(zip(("get", "set", "incr", "incr_exact", "wake"), map(number, sys.argv[3:8])))
-redis_version, redis_count = sys.argv[8], sys.argv[9]
+redis = dict(zip(("get", "set", "incr", "incr_exact", "wake", "incr_procs", "procs_exact"),
+                 map(number, sys.argv[3:10])))
+redis_version, redis_count, incr_procs, incr_each = sys.argv[10:14]
+#  Exact when every Redis run that counted counted right
+counted = [exact for exact in (redis["incr_exact"], redis["procs_exact"]) if exact is not None]
+redis_exact = min(counted) if counted else None
 
 rows = [
     ("get round trip, 1 client (us)", "get_rt", redis["get"], python.get("get")),
     ("set round trip, 1 client (us)", "set_rt", redis["set"], python.get("set")),
-    ("incr, 8 clients, one key (ops/s)", "incr_ops_8", redis["incr"], python.get("incr")),
-    ("incr final count exact", "incr_count_ok", redis["incr_exact"], python.get("incr_exact")),
+    ("incr, 8 clients (redis-benchmark -c 8), one key (ops/s)", "incr_ops_8", redis["incr"],
+     python.get("incr")),
+    ("incr, 8 client processes (hiredis), one key (ops/s)", "incr_ops_8", redis["incr_procs"],
+     python.get("incr")),
+    ("incr final count exact", "incr_count_ok", redis_exact, python.get("incr_exact")),
     ("watch wake-up (us)", "wake_rt", redis["wake"], python.get("wake")),
     ("replica get, unchanged key (us)", "replica_get_rt", redis["get"], python.get("get")),
     ("batches of 16 incr, 8 clients (incr/s)", "txn_incr_ops_8", redis["incr"],
@@ -534,14 +564,22 @@ zproc: bench/zproc-bench --json --no-1m: get_rt, set_rt (medians, one worker),
   txn_incr_ops_8 (8 workers committing zp_txn batches of 16 incr on one key,
   counted per incr; against 8 clients' unpipelined INCR).
 redis %s on a unix socket: redis-benchmark -c 1 -P 1 median latency (GET, SET,
-  16-byte value); INCR on one key by 8 unpipelined clients, %s in all; wake-up:
-  keyspace notifications (notify-keyspace-events K$), SET -> SUBSCRIBE ping-pong
-  / 2 (bench/redis-watch.c); a notice carries no value, zproc's wake-up does.
+  16-byte value); INCR on one key by 8 unpipelined clients, twice:
+  redis-benchmark -c 8 -P 1, %s in all, is one process driving 8 connections
+  from one event loop (its client side wakes once for many replies: not like
+  for like); 8 client processes is bench/redis-ref.c incr, %s forked
+  processes x %s, each on its own blocking hiredis connection, timed as
+  zproc's workers (first start to last end): what a multi-process program
+  sharing a counter in Redis runs. zproc's figure is the same on both rows.
+  Wake-up: keyspace notifications (notify-keyspace-events K$), SET ->
+  SUBSCRIBE ping-pong / 2 (bench/redis-ref.c watch); a notice carries no
+  value, zproc's wake-up does.
 python-manager: a Manager().dict() proxy used from child processes (medians);
   incr is a read-modify-write under a Manager().Lock() by 8 processes x %s.
   A Manager has no change notification: its wake-up is a Manager().Condition()
   notify/wait ping-pong / 2 (each turn also reads and writes the dict).""" % (
-    "%.1f" % unix_us if unix_us else "n/a", redis_version, redis_count, python.get("incr_each", "n")))
+    "%.1f" % unix_us if unix_us else "n/a", redis_version, redis_count, incr_procs, incr_each,
+    python.get("incr_each", "n")))
 EOF
 fi     #  pool_only
 
