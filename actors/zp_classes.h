@@ -261,11 +261,22 @@ int
 //  and seq: the store's published sequence number and where the handle's
 //  watchers start (see zp__state_new_shared; both may be NULL); mailbox_fd:
 //  its mailbox's listening socket (zp__mailbox_listen), or -1 to bind its
-//  own. The descriptors are taken, also on failure.
+//  own; control_fd: its end of its control channel (zp__ctx_fork), on
+//  which its parent may stop it, or -1. The descriptors are taken, also
+//  on failure.
 zp_worker_t *
     zp__worker_new (const char *name, const char *dir, const char *endpoint,
                     zp_keys_t *keys, int lane_fd, zp_shared_t *shared,
-                    const uint64_t *seq, int mailbox_fd);
+                    const uint64_t *seq, int mailbox_fd, int control_fd);
+
+//  Stop a forked worker, the same to it either way: on its control
+//  channel (control_fd, or -1) while it has no mailbox, else with $TERM in
+//  its mailbox (dir, name, keys), whose PUSH socket goes to *term_p: the
+//  caller keeps it until the worker has gone (it holds the message), then
+//  destroys it. 0, or -1 with errno when neither way could send.
+int
+    zp__worker_stop (int control_fd, const char *dir, const char *name, zp_keys_t *keys,
+                     zsock_t **term_p);
 
 //  Make the worker's mailbox socket (and with it libzmq's context and
 //  threads), on the descriptor given to zp__worker_new, on which mail may
@@ -326,17 +337,20 @@ typedef struct {
 } zp_supervision_t;
 
 //  Fork a worker of ctx named name, running fn (props). The child reports
-//  "ready" or an errno on a pipe, whose read end goes to *ready_fd. Returns
-//  the child's pid, or -1 with errno. Used by zp_ctx_spawn and, for
-//  restarts, by the reaper.
+//  "ready" or an errno on its control channel, whose parent's end goes to
+//  *control_fd (a lane descriptor: close it with zp__lane_fd_close). Returns
+//  the child's pid, or -1 with errno. Used by zp_ctx_spawn and pools and,
+//  for restarts, by the reaper.
 pid_t
     zp__ctx_fork (zp_ctx_t *ctx, const char *name, zp_worker_fn *fn, void *props,
-                  int *ready_fd);
+                  int *control_fd);
 
-//  Wait for a forked worker's report and close ready_fd. Returns 0 when it
-//  is ready, else the errno that stopped it.
+//  Wait for a forked worker's report on control_fd, which stays open: its
+//  owner stops the worker with it (zp__worker_stop) or closes it, which
+//  the worker ignores. Returns 0 when it is ready, else the errno that
+//  stopped it.
 int
-    zp__ctx_await_ready (int ready_fd);
+    zp__ctx_await_ready (int control_fd);
 
 //  The context's socket directory
 const char *

@@ -517,7 +517,7 @@ zp_ctx_new (void)
     if (!self->watchers || s_ctx_start (self, -1, -1) < 0)
         goto failed;
     self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys, -1,
-                                 self->shared, NULL, -1);
+                                 self->shared, NULL, -1, -1);
     if (!self->main || zp__worker_start (self->main) < 0)
         goto failed;
     return self;
@@ -907,7 +907,7 @@ s_worker_atexit (void)
 
 static void
 s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
-             int ready_fd, pid_t parent, int lane_fd, int mailbox_fd, uint64_t seq)
+             int control_fd, pid_t parent, int lane_fd, int mailbox_fd, uint64_t seq)
 {
 #if defined (PR_SET_PDEATHSIG)
     //  Die with the parent; if it is already gone, the signal will not come
@@ -920,11 +920,11 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     //  nothing changed after zp_ctx_spawn returns can be missed. The rest
     //  of our start-up goes on while our parent does.
     int status = 0;
-    if (write (ready_fd, &status, sizeof status) != (ssize_t) sizeof status)
+    if (write (control_fd, &status, sizeof status) != (ssize_t) sizeof status)
         status = EPIPE;
-    close (ready_fd);
-    //  Other processes' lanes are not ours to keep open
-    zp__lane_fd_close_marked (lane_fd, mailbox_fd);
+    //  Other processes' lanes and channels are not ours to keep open
+    int ours [] = { lane_fd, mailbox_fd, control_fd };
+    zp__lane_fd_close_marked (ours, 3);
     zp__lane_fd_mark (mailbox_fd, false);
     s_parent_grace = self->grace;
     //  Our own ZeroMQ context from here on (CZMQ dropped the inherited one)
@@ -932,7 +932,7 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     //  left) we exit with a failure, which the reaper reports.
     if (status == 0) {
         s_worker = zp__worker_new (name, self->dir, self->endpoint, self->keys, lane_fd,
-                                   self->shared, &seq, mailbox_fd);
+                                   self->shared, &seq, mailbox_fd, control_fd);
         if (!s_worker || zp__worker_start (s_worker) < 0) {
             status = errno? errno: EIO;
             zsys_error ("zproc: worker %s cannot start: %s", name, zp_strerror (status));
@@ -940,6 +940,7 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     }
     else {
         zp__lane_fd_close (lane_fd);
+        zp__lane_fd_close (control_fd);
         close (mailbox_fd);
     }
     if (s_worker && status == 0) {
@@ -956,10 +957,10 @@ s_child_run (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
 
 //  In the parent: the worker's report, 0 or its errno
 int
-zp__ctx_await_ready (int ready_fd)
+zp__ctx_await_ready (int control_fd)
 {
     int64_t deadline = zp__deadline (SPAWN_TIMEOUT);
-    struct pollfd item = { ready_fd, POLLIN, 0 };
+    struct pollfd item = { control_fd, POLLIN, 0 };
     while (true) {
         if (zsys_interrupted)
             return EINTR;
@@ -972,8 +973,7 @@ zp__ctx_await_ready (int ready_fd)
             return errno;
     }
     int status;
-    ssize_t size = read (ready_fd, &status, sizeof status);
-    close (ready_fd);
+    ssize_t size = read (control_fd, &status, sizeof status);
     //  Nothing to read: the child died before it could report
     return size == (ssize_t) sizeof status? status: ENOTCONN;
 }
@@ -984,11 +984,16 @@ zp__ctx_await_ready (int ready_fd)
 
 pid_t
 zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
-              int *ready_fd)
+              int *control_fd)
 {
-    int ready [2];
-    if (pipe2 (ready, O_CLOEXEC) < 0)
+    //  The worker's control channel: it reports on it once it is ready, and
+    //  then listens on it for our stop (zp__worker_stop). Marked, as lanes
+    //  are, so no other worker keeps an end of it open.
+    int control [2];
+    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) < 0)
         return -1;
+    zp__lane_fd_mark (control [0], true);
+    zp__lane_fd_mark (control [1], true);
     //  The worker's direct lane to the store: when this context has the
     //  store, a socketpair whose end the store adopts after the fork; in a
     //  worker's own context, one the store adopted already (SCM_RIGHTS on
@@ -1010,8 +1015,8 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     int mailbox = zp__mailbox_listen (self->dir, name);
     if (mailbox < 0) {
         int saved = errno;
-        close (ready [0]);
-        close (ready [1]);
+        zp__lane_fd_close (control [0]);
+        zp__lane_fd_close (control [1]);
         zp__lane_fd_close (lane [0]);
         zp__lane_fd_close (lane [1]);
         return zp__fail (saved, -1);
@@ -1024,12 +1029,10 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     fflush (NULL);
     pid_t parent = getpid ();
     pid_t pid = fork ();
-    if (pid == 0) {
-        close (ready [0]);
-        s_child_run (self, name, fn, props, ready [1], parent, lane [1], mailbox, seq);
-    }
+    if (pid == 0)
+        s_child_run (self, name, fn, props, control [1], parent, lane [1], mailbox, seq);
     int saved = errno;
-    close (ready [1]);
+    zp__lane_fd_close (control [1]);
     zp__lane_fd_close (lane [1]);
     zp__lane_fd_close (mailbox);
     //  The store takes its end; if it cannot, the worker sees end of stream
@@ -1038,7 +1041,7 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
     &&  (pid < 0 || send (self->adopt, &lane [0], sizeof lane [0], MSG_NOSIGNAL) < 0))
         zp__lane_fd_close (lane [0]);
     if (pid < 0) {
-        close (ready [0]);
+        zp__lane_fd_close (control [0]);
         //  Nobody will take the mailbox we bound
         char *path = zp__mailbox_path (self->dir, "mbox", name);
         if (path)
@@ -1046,7 +1049,7 @@ zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
         zstr_free (&path);
         return zp__fail (saved, -1);
     }
-    *ready_fd = ready [0];
+    *control_fd = control [0];
     return pid;
 }
 
@@ -1116,7 +1119,7 @@ s_default_name (zp_ctx_t *self)
 typedef struct {
     zp_proc_t *proc;            //  Its handle, in self->procs
     void *handle;               //  Where it is in self->procs
-    int ready_fd;               //  Where its report comes
+    int control_fd;             //  Its control channel: its report comes there
 } pending_t;
 
 //  Fork one worker, and have the reaper track it (its exit, its restarts;
@@ -1129,14 +1132,14 @@ s_spawn_start (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
 {
     if (!zp__name_valid (name) || zp__ctx_name_taken (self, name))
         return zp__fail (EINVAL, -1);
-    pid_t pid = zp__ctx_fork (self, name, fn, props, &pending->ready_fd);
+    pid_t pid = zp__ctx_fork (self, name, fn, props, &pending->control_fd);
     if (pid < 0)
         return -1;
     pending->proc = zp__proc_new (self, name, pid);
     pending->handle = pending->proc? zlistx_add_end (self->procs, pending->proc): NULL;
     if (!pending->handle) {
         zp__proc_destroy (&pending->proc);
-        close (pending->ready_fd);
+        zp__lane_fd_close (pending->control_fd);
         kill (pid, SIGKILL);
         waitpid (pid, NULL, 0);
         char *path = zp__mailbox_path (self->dir, "mbox", name);
@@ -1155,16 +1158,18 @@ s_spawn_start (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
 }
 
 //  Await a started worker's report and tell the reaper (status "running"
-//  when it is ready); the reaper signals once that notice is on its way to
-//  the store, which the caller awaits (s_spawn_tracked) after the reports
-//  of all the workers it started. Its handle, or NULL with errno when it
-//  could not start (then it is stopped, reaped and reported here alone:
-//  its handle goes, its name is free)
+//  when it is ready), which takes its control channel, to stop it; the
+//  reaper signals once that notice is on its way to the store, which the
+//  caller awaits (s_spawn_tracked) after the reports of all the workers it
+//  started. Its handle, or NULL with errno when it could not start (then
+//  it is stopped, reaped and reported here alone: its handle goes, its
+//  name is free)
 static zp_proc_t *
 s_spawn_finish (zp_ctx_t *self, pending_t *pending)
 {
-    int err = zp__ctx_await_ready (pending->ready_fd);
-    zsock_send (self->reaper, "sii", "READY", (int) zp_proc_pid (pending->proc), err == 0);
+    int err = zp__ctx_await_ready (pending->control_fd);
+    zsock_send (self->reaper, "siii", "READY", (int) zp_proc_pid (pending->proc), err == 0,
+                pending->control_fd);
     if (err == 0)
         return pending->proc;
     zp__proc_set_stopped (pending->proc);

@@ -494,7 +494,7 @@ zp__lane_fd_close (int fd)
 }
 
 void
-zp__lane_fd_close_marked (int except, int except2)
+zp__lane_fd_close_marked (const int *ours, size_t count)
 {
     for (int word = 0; word < LANE_FDS_MAX / 64; word++) {
         uint64_t bits = __atomic_load_n (&s_lane_fds [word], __ATOMIC_SEQ_CST);
@@ -502,7 +502,10 @@ zp__lane_fd_close_marked (int except, int except2)
             if (bits & ((uint64_t) 1 << bit)) {
                 int fd = word * 64 + bit;
                 bits &= ~((uint64_t) 1 << bit);
-                if (fd != except && fd != except2) {
+                size_t index = 0;
+                while (index < count && ours [index] != fd)
+                    index++;
+                if (index == count) {
                     zp__lane_fd_mark (fd, false);
                     close (fd);
                 }

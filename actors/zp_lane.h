@@ -108,14 +108,14 @@ int
 //  copy of another process's lane end would hide that process's death (no
 //  end of stream) from the store, and the store's from the other. Mark
 //  each end of a lane while this process holds it (zp__lane_destroy
-//  unmarks it); a child closes every marked one but its own (except and
-//  except2, -1 for none), once it has reported. The context marks a new
-//  worker's mailbox socket too, while it holds it. Lock-free: safe in a
-//  child forked while another thread marks.
+//  unmarks it); a child closes every marked one but its own (the count
+//  descriptors of ours), once it has reported. The context marks a new
+//  worker's mailbox socket and control channel too, while it holds them.
+//  Lock-free: safe in a child forked while another thread marks.
 void
     zp__lane_fd_mark (int fd, bool marked);
 void
-    zp__lane_fd_close_marked (int except, int except2);
+    zp__lane_fd_close_marked (const int *ours, size_t count);
 //  Close a lane descriptor that no lane object took, unmarking it first
 void
     zp__lane_fd_close (int fd);

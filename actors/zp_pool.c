@@ -77,7 +77,8 @@ typedef struct {
     int fd;                     //  Our end of the socketpair; -1 when none
     int child_fd;               //  The worker's end, open only around fork
     int pidfd;                  //  Readable when the worker exits; -1 when none
-    int ready_fd;               //  The worker's start-up report; -1 once read
+    int control_fd;             //  Its control channel, for its start-up report;
+                                //  -1 once read (pools stop workers themselves)
     int start_failures;         //  Failed starts in a row
     byte *out;                  //  Bytes queued for the worker
     size_t out_size;            //  How many
@@ -135,6 +136,14 @@ s_close (int *fd_p)
 {
     if (*fd_p >= 0)
         close (*fd_p);
+    *fd_p = -1;
+}
+
+//  Close a worker's control channel (a lane descriptor, zp__ctx_fork)
+static void
+s_close_control (int *fd_p)
+{
+    zp__lane_fd_close (*fd_p);
     *fd_p = -1;
 }
 
@@ -238,7 +247,6 @@ s_worker_run (zp_worker_t *worker, void *props)
     for (size_t index = 0; index < pool->size; index++) {
         s_close (&pool->slots [index].fd);
         s_close (&pool->slots [index].pidfd);
-        s_close (&pool->slots [index].ready_fd);
     }
     int fd = slot->child_fd;
     volatile uint32_t *running = pool->running + slot->number * RUNNING_STRIDE;
@@ -380,12 +388,12 @@ s_slot_start (zp_pool_t *self, slot_t *slot)
     slot->fd = pair [0];
     slot->child_fd = pair [1];
     self->running [slot->number * RUNNING_STRIDE] = 0;
-    pid_t pid = zp__ctx_fork (self->ctx, slot->name, s_worker_run, slot, &slot->ready_fd);
+    pid_t pid = zp__ctx_fork (self->ctx, slot->name, s_worker_run, slot, &slot->control_fd);
     int saved = errno;
     s_close (&slot->child_fd);
     if (pid < 0) {
         s_close (&slot->fd);
-        slot->ready_fd = -1;
+        slot->control_fd = -1;
         slot->start_failures++;
         return zp__fail (saved, -1);
     }
@@ -417,7 +425,7 @@ s_slot_bury (zp_pool_t *self, slot_t *slot, map_t *map, bool reaped)
     }
     s_close (&slot->fd);
     s_close (&slot->pidfd);
-    s_close (&slot->ready_fd);
+    s_close_control (&slot->control_fd);
     slot->pid = 0;
     uint32_t running = self->running [slot->number * RUNNING_STRIDE];
     //  Back to the queue in reverse, so that they keep their order
@@ -633,7 +641,7 @@ zp_pool_new (zp_ctx_t *ctx, const char *name, size_t size, zp_task_fn *fn, void 
         slot_t *slot = &self->slots [index];
         slot->pool = self;
         slot->number = index;
-        slot->fd = slot->child_fd = slot->pidfd = slot->ready_fd = -1;
+        slot->fd = slot->child_fd = slot->pidfd = slot->control_fd = -1;
         slot->name = zsys_sprintf ("%s-%zu", name, index);
         if (!slot->name)
             rc = ENOMEM;
@@ -647,9 +655,9 @@ zp_pool_new (zp_ctx_t *ctx, const char *name, size_t size, zp_task_fn *fn, void 
             rc = errno;
     for (size_t index = 0; index < size; index++) {
         slot_t *slot = &self->slots [index];
-        if (slot->ready_fd >= 0) {
-            int status = zp__ctx_await_ready (slot->ready_fd);
-            slot->ready_fd = -1;
+        if (slot->control_fd >= 0) {
+            int status = zp__ctx_await_ready (slot->control_fd);
+            s_close_control (&slot->control_fd);
             rc = rc? rc: status;
         }
     }
@@ -677,7 +685,7 @@ zp_pool_destroy (zp_pool_t **self_p)
         //  our end too), SIGKILL after the grace period
         for (size_t index = 0; index < self->size; index++) {
             s_close (&self->slots [index].fd);
-            s_close (&self->slots [index].ready_fd);
+            s_close_control (&self->slots [index].control_fd);
         }
         int64_t started = zclock_mono ();
         int64_t deadline = started + zp__ctx_grace (self->ctx);
@@ -801,10 +809,10 @@ s_map_run (zp_pool_t *self, map_t *map, int64_t deadline)
                 slot->fd, (short) (POLLIN | (slot->out_size? POLLOUT: 0)), 0
             };
             owners [nitems++] = slot;
-            if (slot->pidfd >= 0 || slot->ready_fd >= 0) {
+            if (slot->pidfd >= 0 || slot->control_fd >= 0) {
                 //  The start-up report first: then the death of a worker
                 items [nitems] = (struct pollfd) {
-                    slot->ready_fd >= 0? slot->ready_fd: slot->pidfd, POLLIN, 0
+                    slot->control_fd >= 0? slot->control_fd: slot->pidfd, POLLIN, 0
                 };
                 owners [nitems++] = slot;
             }
@@ -839,9 +847,9 @@ s_map_run (zp_pool_t *self, map_t *map, int64_t deadline)
                     dead |= s_slot_read (self, slot, map) < 0;
             }
             else
-            if (items [item].fd == slot->ready_fd) {
-                int status = zp__ctx_await_ready (slot->ready_fd);
-                slot->ready_fd = -1;
+            if (items [item].fd == slot->control_fd) {
+                int status = zp__ctx_await_ready (slot->control_fd);
+                s_close_control (&slot->control_fd);
                 if (status == 0)
                     slot->start_failures = 0;
                 else {

@@ -21,6 +21,7 @@ typedef struct {
 typedef struct {
     pid_t pid;                  //  The child; -(old pid) while it waits for a restart
     int pidfd;                  //  Readable when it exits; -1 when unsupported
+    int control_fd;             //  Its control channel, to stop it; or -1
     char *name;                 //  Its worker name
     void *handle;               //  Its place in the children list
     zp_supervision_t supervision;   //  How to restart it
@@ -70,6 +71,7 @@ s_child_destroy (child_t **self_p)
     if (self) {
         if (self->pidfd >= 0)
             close (self->pidfd);
+        zp__lane_fd_close (self->control_fd);
         free (self->restarts.times);
         free (self->name);
         free (self);
@@ -88,6 +90,7 @@ s_watch (self_t *self, child_t *child, pid_t pid)
         self->unwatched++;
 }
 
+//  The child has exited: its pid and control channel go
 static void
 s_unwatch (self_t *self, child_t *child)
 {
@@ -97,6 +100,8 @@ s_unwatch (self_t *self, child_t *child)
     }
     else
         self->unwatched--;
+    zp__lane_fd_close (child->control_fd);
+    child->control_fd = -1;
     child->pid = 0;
 }
 
@@ -313,9 +318,9 @@ static void
 s_restart (self_t *self, child_t *child)
 {
     pid_t old_pid = -child->pid;
-    int ready_fd;
+    int control_fd;
     pid_t pid = zp__ctx_fork (self->ctx, child->name, child->supervision.fn,
-                              child->supervision.props, &ready_fd);
+                              child->supervision.props, &control_fd);
     if (pid < 0) {
         //  Could not fork: count it as one more failed start
         child->started = zclock_mono ();
@@ -329,9 +334,12 @@ s_restart (self_t *self, child_t *child)
     s_publish_int (self, child, "restarts", ++child->restarted);
     s_publish (self, child->name, "status", "starting");
     zsock_send (self->events, "iiii", (int) old_pid, 0, (int) pid, 0);
-    if (zp__ctx_await_ready (ready_fd) == 0)
+    if (zp__ctx_await_ready (control_fd) == 0) {
+        child->control_fd = control_fd;
         s_publish (self, child->name, "status", "running");
-    //  Else it is dying: its exit will be reaped as usual
+    }
+    else                        //  It is dying: its exit is reaped as usual
+        zp__lane_fd_close (control_fd);
 }
 
 
@@ -473,18 +481,13 @@ s_terminate (self_t *self, int grace)
         if (!child->stopped || child->pid <= 0)
             continue;
         s_publish (self, child->name, "status", "stopping");
-        zsock_t *mailbox = zp__mailbox_connect (self->dir, "mbox", child->name, self->keys);
-        zmsg_t *term = zmsg_new ();
-        //  Never waits, so a Ctrl-C (zsys_interrupted) cannot stop it
-        if (!mailbox || !term || zmsg_addstr (term, "$TERM") != 0
-        ||  zp__mailbox_send (mailbox, "main", ZP_MAIL_MESSAGE, 0, 0, &term, 0) < 0)
+        zsock_t *term = NULL;
+        if (zp__worker_stop (child->control_fd, self->dir, child->name, self->keys,
+                             &term) < 0)
             zsys_warning ("zproc: cannot send $TERM to worker %s (%s): it will get SIGTERM",
                           child->name, zp_strerror (errno));
-        zmsg_destroy (&term);
-        if (mailbox) {
-            zsock_set_linger (mailbox, 0);
-            zlistx_add_end (terms, mailbox);
-        }
+        if (term)
+            zlistx_add_end (terms, term);
     }
     s_reap (self);              //  At shutdown, those waiting for a restart go now
     s_wait_stopped (self, zclock_mono () + grace);
@@ -588,6 +591,7 @@ s_track (self_t *self, int pid, char *name, zp_supervision_t *supervision)
         return NULL;
     }
     child->name = name;
+    child->control_fd = -1;
     child->supervision = *supervision;
     //  The group's settings are those of its first worker (the context
     //  refuses a new strategy once it has one); the grace period the latest
@@ -642,9 +646,16 @@ s_handle_pipe (self_t *self)
     if (streq (command, "READY")) {
         char *pid = zmsg_popstr (request);
         char *ready = zmsg_popstr (request);
+        char *control = zmsg_popstr (request);
         child_t *child = pid? s_lookup (self, atoi (pid)): NULL;
-        if (child && ready && streq (ready, "1"))
+        int control_fd = control? atoi (control): -1;
+        if (child && ready && streq (ready, "1")) {
+            child->control_fd = control_fd;
             s_publish (self, child->name, "status", "running");
+        }
+        else
+            zp__lane_fd_close (control_fd);
+        zstr_free (&control);
         zstr_free (&ready);
         zstr_free (&pid);
         //  The notice is on its way to the store

@@ -5,10 +5,11 @@
     the context's private directory; a sender connects a PUSH socket to it,
     so each sender's messages keep their order. A forked worker's context
     binds that file and listens on it before the fork (zp__mailbox_listen),
-    and the worker's PULL socket takes the descriptor over (ZMQ_USE_FD)
-    once the worker has reported ready: mail sent meanwhile waits. A message is the sender's
-    name, an envelope (plain message, request or reply, and a call id), and
-    the user's frames.
+    and the worker's PULL socket takes the descriptor over (ZMQ_USE_FD) on
+    first need: mail sent meanwhile waits. Until then its parent stops it
+    on the control channel it reported ready on (zp__worker_stop), not with
+    $TERM. A message is the sender's name, an envelope (plain message,
+    request or reply, and a call id), and the user's frames.
 
     A call sends a request and waits for the reply on a second socket, the
     worker's reply box (ipc://DIR/reply-NAME, bound on the first call), so
@@ -52,6 +53,8 @@ struct _zp_worker_t {
     zp_state_t *state;          //  Our state handle
     zsock_t *mailbox;           //  Our mailbox (PULL), made on first need
     int mailbox_fd;             //  Until then, its socket file's listening socket
+    int control_fd;             //  Until then, our parent's control channel, or -1
+    zsock_t *term;              //  A stop that came on it late, as $TERM to us
     pthread_mutex_t lock;       //  Guards the making of the mailbox
     int made;                   //  eventfd, readable once the mailbox is made
     pthread_t waker;            //  Makes it when a sender connects, if we do not
@@ -223,6 +226,30 @@ zp__mailbox_send (zsock_t *push, const char *from, int kind, int flags, uint32_t
     return 0;
 }
 
+//  A worker stops on its control channel while it has no mailbox (no ZeroMQ
+//  context to make only to read one message), on $TERM once it has one:
+//  making the mailbox shuts the channel's reading side, so a stop sent
+//  after that fails (EPIPE), and one sent before is read then, and put in
+//  the mailbox as the $TERM it stands for
+int
+zp__worker_stop (int control_fd, const char *dir, const char *name, zp_keys_t *keys,
+                 zsock_t **term_p)
+{
+    const byte stop = 'S';
+    if (control_fd >= 0 && send (control_fd, &stop, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+        return 0;
+    *term_p = zp__mailbox_connect (dir, MAILBOX, name, keys);
+    zmsg_t *term = zmsg_new ();
+    //  Never waits, so a Ctrl-C (zsys_interrupted) cannot stop it
+    int rc = *term_p && term && zmsg_addstr (term, TERM_COMMAND) == 0
+           ? zp__mailbox_send (*term_p, "main", ZP_MAIL_MESSAGE, 0, 0, &term, 0): -1;
+    int saved = errno;
+    zmsg_destroy (&term);
+    if (*term_p)
+        zsock_set_linger (*term_p, 0);
+    return rc < 0? zp__fail (saved? saved: ENOMEM, -1): 0;
+}
+
 //  What a box message says about itself
 typedef struct {
     char *sender;               //  The sender's name, owned
@@ -321,9 +348,11 @@ zp__worker_destroy (zp_worker_t **self_p)
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->debts);
     zsock_destroy (&self->replies);
+    zsock_destroy (&self->term);
     zsock_destroy (&self->mailbox);
     if (self->mailbox_fd >= 0)
         close (self->mailbox_fd);
+    zp__lane_fd_close (self->control_fd);
     if (self->made >= 0)
         close (self->made);
     pthread_mutex_destroy (&self->lock);
@@ -338,16 +367,19 @@ zp__worker_destroy (zp_worker_t **self_p)
 
 zp_worker_t *
 zp__worker_new (const char *name, const char *dir, const char *endpoint, zp_keys_t *keys,
-                int lane_fd, zp_shared_t *shared, const uint64_t *seq, int mailbox_fd)
+                int lane_fd, zp_shared_t *shared, const uint64_t *seq, int mailbox_fd,
+                int control_fd)
 {
     zp_worker_t *self = (zp_worker_t *) zmalloc (sizeof (zp_worker_t));
     if (!self) {
         zp__lane_fd_close (lane_fd);
+        zp__lane_fd_close (control_fd);
         if (mailbox_fd >= 0)
             close (mailbox_fd);
         return zp__fail (ENOMEM, NULL);
     }
     self->mailbox_fd = mailbox_fd;
+    self->control_fd = control_fd;
     self->made = -1;
     pthread_mutex_init (&self->lock, NULL);
     self->name = strdup (name);
@@ -386,6 +418,26 @@ failed:;
 //  taken in even if it exits at once (as it would be by libzmq's I/O
 //  thread). Every use of ZeroMQ by the worker makes the mailbox first.
 
+//  Take what came on the control channel, under the lock: true when it is
+//  a stop; the channel closes after a stop and at its end of file (a
+//  parent that will not use it). done: the mailbox is made, the channel
+//  closes now, and a stop sent from now on fails (zp__worker_stop).
+static bool
+s_control_take (zp_worker_t *self, bool done)
+{
+    if (self->control_fd < 0)
+        return false;
+    if (done)
+        shutdown (self->control_fd, SHUT_RD);
+    byte stop;
+    ssize_t size = recv (self->control_fd, &stop, 1, MSG_DONTWAIT);
+    if (done || size >= 0) {
+        zp__lane_fd_close (self->control_fd);
+        self->control_fd = -1;
+    }
+    return size == 1;
+}
+
 //  Make the mailbox (once, from either thread); 0, or -1 with errno
 static int
 s_mailbox_make (zp_worker_t *self)
@@ -394,6 +446,10 @@ s_mailbox_make (zp_worker_t *self)
     if (!self->mailbox) {
         self->mailbox = s_box_bind (self, MAILBOX, self->mailbox_fd);
         self->mailbox_fd = -1;
+        //  A stop that came before goes in, as the $TERM it stands for
+        //  (should that fail, SIGTERM follows the grace period)
+        if (self->mailbox && s_control_take (self, true))
+            zp__worker_stop (-1, self->dir, self->name, self->keys, &self->term);
         //  Whoever waits for it wakes: the waker, or our recv
         uint64_t one = 1;
         if (self->made >= 0 && write (self->made, &one, sizeof one) < 0)
@@ -405,7 +461,8 @@ s_mailbox_make (zp_worker_t *self)
 }
 
 //  Wait until a sender connects, or the mailbox is made, or deadline; 1,
-//  0 at the deadline, -1 with EINTR (SIGINT/SIGTERM)
+//  0 at the deadline, -1 with EINTR (SIGINT/SIGTERM, or our parent's stop:
+//  terminated)
 static int
 s_mailbox_wait (zp_worker_t *self, int fd, int64_t deadline)
 {
@@ -415,8 +472,20 @@ s_mailbox_wait (zp_worker_t *self, int fd, int64_t deadline)
         int wait = zp__remaining (deadline);
         if (wait < 0 || wait > 250)
             wait = 250;         //  A signal another thread took does not wake us
-        struct pollfd items [] = { { fd, POLLIN, 0 }, { self->made, POLLIN, 0 } };
-        int rc = poll (items, 2, wait);
+        //  Only we and s_mailbox_make (under the lock) close the channel
+        struct pollfd items [] = {
+            { fd, POLLIN, 0 }, { self->made, POLLIN, 0 }, { self->control_fd, POLLIN, 0 }
+        };
+        int rc = poll (items, self->control_fd >= 0? 3: 2, wait);
+        //  Mail first: a stop with it is read when the mailbox is made
+        if (rc > 0 && !items [0].revents && !items [1].revents) {
+            pthread_mutex_lock (&self->lock);
+            self->terminated |= s_control_take (self, false);
+            pthread_mutex_unlock (&self->lock);
+            if (self->terminated)
+                return zp__fail (EINTR, -1);
+            continue;
+        }
         if (rc > 0)
             return 1;
         if (rc == 0 && deadline >= 0 && zclock_mono () >= deadline)

@@ -452,3 +452,126 @@ TEST_IMPL (promise_shutdown_nested_kill)
     s_shutdown_check (true, 2, 4000);
     return 0;
 }
+
+
+//  --------------------------------------------------------------------------
+//  A worker that never made its mailbox is stopped on its control channel,
+//  without the ZeroMQ context it would make only to read $TERM; one that
+//  makes its mailbox after the stop came finds $TERM in it
+
+//  What a stopped worker reports: how recv ended, whether it had ZeroMQ
+//  threads, and whether its mailbox socket was readable when it looked
+typedef struct {
+    int recv_errno;
+    bool zmq_threads;
+    bool readable;
+} stop_report_t;
+
+#define STOP_WORKERS    3
+
+//  True when a thread of ours is libzmq's (ZMQbg/IO/0, ZMQbg/Reaper)
+static bool
+s_has_zmq_threads (void)
+{
+    DIR *tasks = opendir ("/proc/self/task");
+    ASSERT_NOT_NULL (tasks);
+    bool found = false;
+    struct dirent *entry;
+    while (!found && (entry = readdir (tasks))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char *path = zsys_sprintf ("/proc/self/task/%s/comm", entry->d_name);
+        FILE *file = fopen (path, "r");
+        char comm [32] = "";
+        if (file && fgets (comm, sizeof comm, file))
+            found = strncmp (comm, "ZMQbg", 5) == 0;
+        if (file)
+            fclose (file);
+        zstr_free (&path);
+    }
+    closedir (tasks);
+    return found;
+}
+
+static void
+s_stop_send (void *props, const stop_report_t *report)
+{
+    int fd = (int) (intptr_t) props;
+    ASSERT_EQ (write (fd, report, sizeof *report), (ssize_t) sizeof *report);
+}
+
+static void
+s_worker_idle_stopped (zp_worker_t *self, void *props)
+{
+    stop_report_t report = { 0 };
+    ASSERT_NULL (zp_worker_recv (self, -1));
+    report.recv_errno = errno;
+    report.zmq_threads = s_has_zmq_threads ();
+    s_stop_send (props, &report);
+}
+
+//  Busy while the stop comes (its status says "stopping" once the reaper
+//  is at it), then polls its mailbox as a zloop program would
+static void
+s_worker_busy_stopped (zp_worker_t *self, void *props)
+{
+    zp_state_t *state = zp_worker_state (self);
+    char *key = zsys_sprintf ("$proc/%s/status", zp_worker_name (self));
+    char *status = NULL;
+    while (!status || !streq (status, "stopping")) {
+        zstr_free (&status);
+        zclock_sleep (10);
+        status = zp_state_get_str (state, key);
+    }
+    zstr_free (&status);
+    zstr_free (&key);
+    zclock_sleep (100);
+    stop_report_t report = { 0 };
+    zpoller_t *poller = zpoller_new (zp_worker_mailbox (self), NULL);
+    ASSERT_NOT_NULL (poller);
+    report.readable = zpoller_wait (poller, test_ms (5000)) != NULL;
+    zpoller_destroy (&poller);
+    ASSERT_NULL (zp_worker_recv (self, 0));
+    report.recv_errno = errno;
+    s_stop_send (props, &report);
+}
+
+static void
+s_stop_check (zp_worker_fn *fn, bool idle)
+{
+    int fds [2];
+    ASSERT_EQ (pipe (fds), 0);
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    //  Long enough that no SIGTERM comes while they are at it
+    zp_ctx_set_grace (ctx, test_ms (10000));
+    for (int index = 0; index < STOP_WORKERS; index++)
+        ASSERT_NOT_NULL (zp_ctx_spawn (ctx, NULL, fn, (void *) (intptr_t) fds [1]));
+    close (fds [1]);
+    int64_t start = test_now_ms ();
+    zp_ctx_destroy (&ctx);
+    for (int index = 0; index < STOP_WORKERS; index++) {
+        stop_report_t report;
+        ASSERT_EQ (test_read_exact (fds [0], &report, sizeof report, 0), 0);
+        ASSERT_EQ (report.recv_errno, EINTR);
+        if (idle)
+            ASSERT (!report.zmq_threads);
+        else
+            ASSERT (report.readable);
+    }
+    close (fds [0]);
+    //  Stopped, not signalled after the grace period
+    ASSERT_LT (test_now_ms () - start, test_ms (10000));
+}
+
+TEST_IMPL (promise_stop_idle_no_zmq)
+{
+    s_stop_check (s_worker_idle_stopped, true);
+    return 0;
+}
+
+TEST_IMPL (promise_stop_busy_mailbox)
+{
+    s_stop_check (s_worker_busy_stopped, false);
+    return 0;
+}
