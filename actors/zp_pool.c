@@ -603,6 +603,17 @@ s_slot_read (zp_pool_t *self, slot_t *slot, map_t *map)
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
 
+//  The context destroys an attached pool through a czmq_destructor: a call
+//  through a pointer cast from zp_pool_destroy would be one through the
+//  wrong function type (clang's -fsanitize=function reports it)
+static void
+s_pool_destroy_attached (void **item_p)
+{
+    zp_pool_t *self = (zp_pool_t *) *item_p;
+    zp_pool_destroy (&self);
+    *item_p = NULL;
+}
+
 zp_pool_t *
 zp_pool_new (zp_ctx_t *ctx, const char *name, size_t size, zp_task_fn *fn, void *props)
 {
@@ -661,7 +672,7 @@ zp_pool_new (zp_ctx_t *ctx, const char *name, size_t size, zp_task_fn *fn, void 
             rc = rc? rc: status;
         }
     }
-    if (rc == 0 && zp__ctx_attach (ctx, self, (czmq_destructor *) zp_pool_destroy) < 0)
+    if (rc == 0 && zp__ctx_attach (ctx, self, s_pool_destroy_attached) < 0)
         rc = ENOMEM;
     if (rc) {
         zp_pool_destroy (&self);
