@@ -936,7 +936,7 @@ static void
 s_txn (self_t *self, peer_t *peer, const zp_request_t *request)
 {
     size_t count = request->operation_count;
-    batch_t batch = { NULL };
+    batch_t batch = { 0 };
     batch.changes = (zp_change_t **) malloc (count * sizeof (zp_change_t *) + 1);
     batch.superseded = (bool *) malloc (count * sizeof (bool) + 1);
     batch.results = (byte *) malloc (count * 8 + 1);
