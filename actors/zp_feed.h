@@ -72,10 +72,8 @@ void
 void
     zp__feed_push (zp_feed_t *self, zp_feed_item_t **item_p);
 
-//  Wake the reader if items came since it last took them: once per batch
-//  of pushes, after the sender's other work (the store's reply to the
-//  request that made a change goes out before the registry wakes to
-//  compete for a CPU with the waiter it will wake)
+//  Wake the reader if items came since it last took them: once until it
+//  takes them, however many pushes and flushes come meanwhile
 void
     zp__feed_flush (zp_feed_t *self);
 

@@ -743,6 +743,9 @@ s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
     if (item) {
         item->change = change;
         zp__feed_push (self->feed, &item);
+        //  At once: the waiter's wake-up starts before the setter's reply
+        //  goes out (a batch's changes still wake the registry once)
+        zp__feed_flush (self->feed);
     }
     else
         zp__change_unref (&change);
@@ -1819,7 +1822,8 @@ zp_store_actor (zsock_t *pipe, void *args)
         int64_t wait = busy? 0: self->next_sweep - zclock_mono ();
         if (self->streams_held && wait > STREAM_RETRY)
             wait = STREAM_RETRY;
-        //  The registry hears of this round's changes once its replies are out
+        //  The registry hears of this round's withdrawals (and changes
+        //  flush at once)
         zp__feed_flush (self->feed);
         //  SIGINT is for the owner to act on (EINTR): the store serves on
         int rc = s_poll (self, wait > 0? (int) wait: 0);
