@@ -41,6 +41,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench-time.h"
 
 //  A step that takes this long has failed, it is not slow
 #define WAIT_S          10
@@ -48,21 +49,6 @@
 //  as zproc-bench's workers
 #define MAX_CLIENTS     64
 #define INCR_WARMUP     200
-
-static uint64_t
-s_now_ns (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (uint64_t) now.tv_sec * 1000000000ULL + (uint64_t) now.tv_nsec;
-}
-
-static int
-s_compare_u64 (const void *left, const void *right)
-{
-    uint64_t a = *(const uint64_t *) left, b = *(const uint64_t *) right;
-    return a < b? -1: a > b? 1: 0;
-}
 
 //  A connection with a timeout on every reply; NULL after saying why
 static redisContext *

@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <malloc.h>
 #include <math.h>
+#include "bench-time.h"
 #include <time.h>
 #include <inttypes.h>
 
@@ -245,22 +246,7 @@ s_figures_destroy (void)
 
 
 //  --------------------------------------------------------------------------
-//  Time
-
-static uint64_t
-s_now_ns (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (uint64_t) now.tv_sec * 1000000000ULL + (uint64_t) now.tv_nsec;
-}
-
-static int
-s_compare_u64 (const void *left, const void *right)
-{
-    uint64_t a = *(const uint64_t *) left, b = *(const uint64_t *) right;
-    return a < b? -1: a > b? 1: 0;
-}
+//  Time (the clock and the order of samples: bench-time.h)
 
 //  The median of count samples, in ns; sorts them
 static uint64_t
