@@ -273,7 +273,8 @@ zp_worker_t *
 //  channel (control_fd, or -1) while it has no mailbox, else with $TERM in
 //  its mailbox (dir, name, keys), whose PUSH socket goes to *term_p: the
 //  caller keeps it until the worker has gone (it holds the message), then
-//  destroys it. 0, or -1 with errno when neither way could send.
+//  destroys it (*term_p is NULL when the channel took the stop). 0, or -1
+//  with errno when neither way could send.
 int
     zp__worker_stop (int control_fd, const char *dir, const char *name, zp_keys_t *keys,
                      zsock_t **term_p);

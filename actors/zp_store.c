@@ -744,7 +744,8 @@ s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
         item->change = change;
         zp__feed_push (self->feed, &item);
         //  At once: the waiter's wake-up starts before the setter's reply
-        //  goes out (a batch's changes still wake the registry once)
+        //  goes out (the feed signals once until the registry takes what
+        //  came, so a batch seldom wakes it more than once)
         zp__feed_flush (self->feed);
     }
     else

@@ -236,6 +236,7 @@ zp__worker_stop (int control_fd, const char *dir, const char *name, zp_keys_t *k
                  zsock_t **term_p)
 {
     const byte stop = 'S';
+    *term_p = NULL;
     if (control_fd >= 0 && send (control_fd, &stop, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
         return 0;
     *term_p = zp__mailbox_connect (dir, MAILBOX, name, keys);
