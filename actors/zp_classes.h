@@ -340,11 +340,34 @@ typedef struct {
 //  Fork a worker of ctx named name, running fn (props). The child reports
 //  "ready" or an errno on its control channel, whose parent's end goes to
 //  *control_fd (a lane descriptor: close it with zp__lane_fd_close). Returns
-//  the child's pid, or -1 with errno. Used by zp_ctx_spawn and pools and,
-//  for restarts, by the reaper.
+//  the child's pid, or -1 with errno. Used by pools and, for restarts, by
+//  the reaper; zp__ctx_fork_all with one worker.
 pid_t
     zp__ctx_fork (zp_ctx_t *ctx, const char *name, zp_worker_fn *fn, void *props,
                   int *control_fd);
+
+//  One worker for zp__ctx_fork_all: what it runs, and how its fork went
+typedef struct {
+    const char *name;           //  In: its name (the caller's)
+    zp_worker_fn *fn;           //  In: its body...
+    void *props;                //  ...and its argument
+    pid_t pid;                  //  Out: its pid, or -1 (then err says why)
+    int err;                    //  Out: 0, or the errno of its failure
+    int control_fd;             //  Out: our end of its control channel, as
+                                //  zp__ctx_fork's *control_fd; -1 on failure
+    int child_control;          //  Made before the fork, closed after it:
+    int lane [2];               //  its end of the control channel, its lane
+    int mailbox;                //  (ours and its), its mailbox's socket
+} zp_fork_t;
+
+//  Fork count workers, as zp__ctx_fork does each: everything each needs is
+//  made first, then they are forked one after the other with nothing else
+//  done in between, then what each fork leaves to do here is done. Each
+//  page this process writes while a child still shares it is copied (with
+//  a TLB flush on every CPU another of our threads ran on), so the work
+//  between two forks is what a batch of workers costs beyond the forks.
+void
+    zp__ctx_fork_all (zp_ctx_t *ctx, zp_fork_t *forks, size_t count);
 
 //  Wait for a forked worker's report on control_fd, which stays open: its
 //  owner stops the worker with it (zp__worker_stop) or closes it, which

@@ -982,75 +982,118 @@ zp__ctx_await_ready (int control_fd)
 //  --------------------------------------------------------------------------
 //  Fork a worker: from zp_ctx_spawn, and from the reaper for restarts
 
-pid_t
-zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
-              int *control_fd)
+//  Make what a worker needs before its fork: its control channel (it
+//  reports on it once it is ready, then listens on it for our stop,
+//  zp__worker_stop), its direct lane to the store and its mailbox's
+//  socket, all marked as lanes are, so that no other worker keeps an end
+//  open. 0, or -1 with errno and nothing made.
+static int
+s_fork_prepare (zp_ctx_t *self, zp_fork_t *item)
 {
-    //  The worker's control channel: it reports on it once it is ready, and
-    //  then listens on it for our stop (zp__worker_stop). Marked, as lanes
-    //  are, so no other worker keeps an end of it open.
+    item->child_control = item->control_fd = item->mailbox = -1;
+    item->lane [0] = item->lane [1] = -1;
     int control [2];
     if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) < 0)
         return -1;
     zp__lane_fd_mark (control [0], true);
     zp__lane_fd_mark (control [1], true);
-    //  The worker's direct lane to the store: when this context has the
-    //  store, a socketpair whose end the store adopts after the fork; in a
-    //  worker's own context, one the store adopted already (SCM_RIGHTS on
-    //  the lender's lane). Without one the worker uses the endpoint.
-    int lane [2] = { -1, -1 };
+    item->control_fd = control [0];
+    item->child_control = control [1];
+    //  The lane: when this context has the store, a socketpair whose end
+    //  the store adopts after the fork; in a worker's own context, one the
+    //  store adopted already (SCM_RIGHTS on the lender's lane). Without
+    //  one the worker uses the endpoint.
     if (self->adopt >= 0
-    &&  socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lane) == 0) {
-        zp__lane_fd_mark (lane [0], true);
-        zp__lane_fd_mark (lane [1], true);
+    &&  socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, item->lane) == 0) {
+        zp__lane_fd_mark (item->lane [0], true);
+        zp__lane_fd_mark (item->lane [1], true);
     }
     else
     if (self->lender) {
         pthread_mutex_lock (&self->lender_lock);
-        lane [1] = zp__state_lane (self->lender);
+        item->lane [1] = zp__state_lane (self->lender);
         pthread_mutex_unlock (&self->lender_lock);
     }
-    //  The worker's mailbox is bound here, before the fork, and the worker
-    //  takes the socket over: a sender's connection waits for it from now
-    int mailbox = zp__mailbox_listen (self->dir, name);
-    if (mailbox < 0) {
+    //  The mailbox is bound here, before the fork, and the worker takes the
+    //  socket over: a sender's connection waits for it from now
+    item->mailbox = zp__mailbox_listen (self->dir, item->name);
+    if (item->mailbox < 0) {
         int saved = errno;
-        zp__lane_fd_close (control [0]);
-        zp__lane_fd_close (control [1]);
-        zp__lane_fd_close (lane [0]);
-        zp__lane_fd_close (lane [1]);
+        zp__lane_fd_close (item->control_fd);
+        zp__lane_fd_close (item->child_control);
+        zp__lane_fd_close (item->lane [0]);
+        zp__lane_fd_close (item->lane [1]);
+        item->control_fd = item->child_control = -1;
         return zp__fail (saved, -1);
     }
-    zp__lane_fd_mark (mailbox, true);
-    //  Where the worker's watchers start: every change made before the
-    //  fork is behind them, every one made after zp_ctx_spawn returns ahead
-    uint64_t seq = self->shared? __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE): 0;
-    //  Unwritten output would be written twice, once by each process
-    fflush (NULL);
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid == 0)
-        s_child_run (self, name, fn, props, control [1], parent, lane [1], mailbox, seq);
-    int saved = errno;
-    zp__lane_fd_close (control [1]);
-    zp__lane_fd_close (lane [1]);
-    zp__lane_fd_close (mailbox);
-    //  The store takes its end; if it cannot, the worker sees end of stream
-    //  on its first call and fails to start (ENOTCONN)
-    if (lane [0] >= 0
-    &&  (pid < 0 || send (self->adopt, &lane [0], sizeof lane [0], MSG_NOSIGNAL) < 0))
-        zp__lane_fd_close (lane [0]);
-    if (pid < 0) {
-        zp__lane_fd_close (control [0]);
+    zp__lane_fd_mark (item->mailbox, true);
+    return 0;
+}
+
+//  After the fork, in this process: the child's ends are its own; the
+//  store takes the lane's other end (if it cannot, the worker sees end of
+//  stream on its first call and fails to start, ENOTCONN). A fork that
+//  failed leaves nothing behind, its mailbox's file included.
+static void
+s_fork_settle (zp_ctx_t *self, zp_fork_t *item)
+{
+    zp__lane_fd_close (item->child_control);
+    zp__lane_fd_close (item->lane [1]);
+    zp__lane_fd_close (item->mailbox);
+    if (item->lane [0] >= 0
+    &&  (item->pid < 0 || send (self->adopt, &item->lane [0], sizeof item->lane [0],
+                                MSG_NOSIGNAL) < 0))
+        zp__lane_fd_close (item->lane [0]);
+    if (item->pid < 0) {
+        zp__lane_fd_close (item->control_fd);
+        item->control_fd = -1;
         //  Nobody will take the mailbox we bound
-        char *path = zp__mailbox_path (self->dir, "mbox", name);
+        char *path = zp__mailbox_path (self->dir, "mbox", item->name);
         if (path)
             unlink (path);
         zstr_free (&path);
-        return zp__fail (saved, -1);
     }
-    *control_fd = control [0];
-    return pid;
+}
+
+void
+zp__ctx_fork_all (zp_ctx_t *self, zp_fork_t *forks, size_t count)
+{
+    for (size_t index = 0; index < count; index++) {
+        forks [index].pid = -1;
+        forks [index].err = s_fork_prepare (self, &forks [index]) < 0? errno: 0;
+    }
+    //  Unwritten output would be written twice, once by each process
+    fflush (NULL);
+    pid_t parent = getpid ();
+    for (size_t index = 0; index < count; index++) {
+        zp_fork_t *item = &forks [index];
+        if (item->err)
+            continue;
+        //  Where the worker's watchers start: every change made before its
+        //  fork is behind them, every one made after we return ahead
+        uint64_t seq = self->shared? __atomic_load_n (&self->shared->seq, __ATOMIC_ACQUIRE): 0;
+        item->pid = fork ();
+        if (item->pid == 0)
+            s_child_run (self, item->name, item->fn, item->props, item->child_control,
+                         parent, item->lane [1], item->mailbox, seq);
+        if (item->pid < 0)
+            item->err = errno;
+    }
+    for (size_t index = 0; index < count; index++)
+        if (forks [index].child_control >= 0)
+            s_fork_settle (self, &forks [index]);
+}
+
+pid_t
+zp__ctx_fork (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
+              int *control_fd)
+{
+    zp_fork_t one = { .name = name, .fn = fn, .props = props };
+    zp__ctx_fork_all (self, &one, 1);
+    if (one.pid < 0)
+        return zp__fail (one.err, -1);
+    *control_fd = one.control_fd;
+    return one.pid;
 }
 
 
@@ -1122,37 +1165,35 @@ typedef struct {
     int control_fd;             //  Its control channel: its report comes there
 } pending_t;
 
-//  Fork one worker, and have the reaper track it (its exit, its restarts;
-//  status "starting") while it starts: the settings go by value, with no
-//  reply to wait for. s_spawn_finish awaits its report. 0, or -1 with
-//  errno (EINVAL: a bad or taken name)
+//  After a worker's fork: its handle, in self->procs, and the reaper
+//  tracking it (its exit, its restarts; status "starting") while it
+//  starts: the settings go by value, with no reply to wait for.
+//  s_spawn_finish awaits its report. 0, or -1 with errno (the fork's
+//  failure, or ENOMEM: then the worker is killed and its name is free)
 static int
-s_spawn_start (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props,
-               pending_t *pending)
+s_spawn_track (zp_ctx_t *self, zp_fork_t *forked, pending_t *pending)
 {
-    if (!zp__name_valid (name) || zp__ctx_name_taken (self, name))
-        return zp__fail (EINVAL, -1);
-    pid_t pid = zp__ctx_fork (self, name, fn, props, &pending->control_fd);
-    if (pid < 0)
-        return -1;
-    pending->proc = zp__proc_new (self, name, pid);
+    if (forked->pid < 0)
+        return zp__fail (forked->err, -1);
+    pending->control_fd = forked->control_fd;
+    pending->proc = zp__proc_new (self, forked->name, forked->pid);
     pending->handle = pending->proc? zlistx_add_end (self->procs, pending->proc): NULL;
     if (!pending->handle) {
         zp__proc_destroy (&pending->proc);
         zp__lane_fd_close (pending->control_fd);
-        kill (pid, SIGKILL);
-        waitpid (pid, NULL, 0);
-        char *path = zp__mailbox_path (self->dir, "mbox", name);
+        kill (forked->pid, SIGKILL);
+        waitpid (forked->pid, NULL, 0);
+        char *path = zp__mailbox_path (self->dir, "mbox", forked->name);
         if (path)
             unlink (path);
         zstr_free (&path);
         return zp__fail (ENOMEM, -1);
     }
     zp_supervision_t supervision = self->supervision;
-    supervision.fn = fn;
-    supervision.props = props;
+    supervision.fn = forked->fn;
+    supervision.props = forked->props;
     supervision.grace = self->grace;
-    zsock_send (self->reaper, "sisb", "TRACK", (int) pid, name,
+    zsock_send (self->reaper, "sisb", "TRACK", (int) forked->pid, forked->name,
                 &supervision, sizeof supervision);
     return 0;
 }
@@ -1194,8 +1235,15 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
     if (!self || !fn || self->owner != getpid ())
         return zp__fail (EINVAL, NULL);
     char *default_name = name? NULL: s_default_name (self);
+    zp_fork_t forked = { .name = name? name: default_name, .fn = fn, .props = props };
     pending_t pending;
-    int rc = s_spawn_start (self, name? name: default_name, fn, props, &pending);
+    int rc = -1;
+    if (!zp__name_valid (forked.name) || zp__ctx_name_taken (self, forked.name))
+        errno = EINVAL;
+    else {
+        zp__ctx_fork_all (self, &forked, 1);
+        rc = s_spawn_track (self, &forked, &pending);
+    }
     zstr_free (&default_name);
     if (rc < 0)
         return NULL;
@@ -1241,20 +1289,32 @@ zp_ctx_start_all (zp_ctx_t *self)
     //  Fork them all, then await their reports together: they start in
     //  parallel, not one after the other
     size_t count = zlistx_size (self->factory);
+    zp_fork_t *forks = (zp_fork_t *) calloc (count? count: 1, sizeof (zp_fork_t));
     pending_t *pending = (pending_t *) calloc (count? count: 1, sizeof (pending_t));
-    if (!pending)
+    if (!forks || !pending) {
+        free (forks);
+        free (pending);
         return zp__fail (ENOMEM, -1);
+    }
     int first_error = 0;
-    size_t started = 0;
-    factory_t *entry;
-    while ((entry = (factory_t *) zlistx_first (self->factory))) {
-        if (s_spawn_start (self, entry->name, entry->fn, entry->props, &pending [started]) == 0)
+    size_t valid = 0, started = 0;
+    for (factory_t *entry = (factory_t *) zlistx_first (self->factory); entry;
+         entry = (factory_t *) zlistx_next (self->factory))
+        if (zp__name_valid (entry->name) && !zp__ctx_name_taken (self, entry->name))
+            forks [valid++] = (zp_fork_t) { .name = entry->name, .fn = entry->fn, .props = entry->props };
+        else
+        if (!first_error)
+            first_error = EINVAL;
+    zp__ctx_fork_all (self, forks, valid);
+    for (size_t index = 0; index < valid; index++)
+        if (s_spawn_track (self, &forks [index], &pending [started]) == 0)
             started++;
         else
         if (!first_error)
             first_error = errno;
-        zlistx_delete (self->factory, zlistx_cursor (self->factory));
-    }
+    //  The entries held the names until now
+    zlistx_purge (self->factory);
+    free (forks);
     for (size_t index = 0; index < started; index++)
         if (!s_spawn_finish (self, &pending [index]) && !first_error)
             first_error = errno;

@@ -686,27 +686,54 @@ s_parking_worker (zp_worker_t *self, void *props)
     zp_state_get_when_change (zp_worker_state (self), "dead/key", -1);
 }
 
-TEST_IMPL (lane_dead_worker_freed)
+//  Kill proc, one of count workers parked on dead/key: its lane and what
+//  it parked go at once (no other worker holds an end of its lane), the
+//  others' stay, and the change it waited for breaks nothing
+static void
+s_assert_dead_worker_freed (zp_ctx_t *ctx, zp_proc_t *proc, int64_t count)
 {
-    zp_ctx_t *ctx = zp_ctx_new ();
-    ASSERT_NOT_NULL (ctx);
     zp_state_t *state = zp_ctx_state (ctx);
-    zp_proc_t *proc = zp_ctx_spawn (ctx, "parker", s_parking_worker, NULL);
-    ASSERT_NOT_NULL (proc);
     int64_t deadline = zclock_mono () + test_ms (5000);
-    while (s_info (state, "parked") < 1)
+    while (s_info (state, "parked") < count)
         ASSERT_LT (zclock_mono (), deadline);
-    ASSERT_EQ (s_info (state, "lanes"), 1);
+    ASSERT_EQ (s_info (state, "lanes"), count);
     ASSERT_EQ (zp_proc_kill (proc, SIGKILL), 0);
     ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 128 + SIGKILL);
     //  At once: well before any lease or timeout would run out
     deadline = zclock_mono () + 2000;
-    while (s_info (state, "lanes") != 0 || s_info (state, "parked") != 0)
+    while (s_info (state, "lanes") != count - 1 || s_info (state, "parked") != count - 1)
         ASSERT_LT (zclock_mono (), deadline);
-    //  The change it waited for wakes nobody, breaks nothing
     ASSERT_EQ (zp_state_set_str (state, "dead/key", "x"), 0);
-    ASSERT_EQ (s_info (state, "parked"), 0);
     ASSERT_STATE_STR (state, "dead/key", "x");
+}
+
+TEST_IMPL (lane_dead_worker_freed)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_proc_t *proc = zp_ctx_spawn (ctx, "parker", s_parking_worker, NULL);
+    ASSERT_NOT_NULL (proc);
+    s_assert_dead_worker_freed (ctx, proc, 1);
+    ASSERT_EQ (s_info (zp_ctx_state (ctx), "parked"), 0);
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+//  zp_ctx_start_all makes every worker's lane before it forks the first:
+//  each worker still closes the others' ends, so the death of the one
+//  forked between the others is seen at once
+TEST_IMPL (lane_started_together_freed)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    ASSERT_EQ (zp_ctx_process_factory (ctx, NULL, s_parking_worker, s_parking_worker,
+                                       s_parking_worker, NULL), 0);
+    ASSERT_EQ (zp_ctx_start_all (ctx), 0);
+    zp_proc_t *middle = zp_ctx_proc (ctx, "worker-2");
+    ASSERT_NOT_NULL (middle);
+    s_assert_dead_worker_freed (ctx, middle, 3);
+    //  The others were woken by the change, as parked watchers are
+    ASSERT_EQ (zp_ctx_wait_all (ctx, test_ms (5000)), 128 + SIGKILL);
     zp_ctx_destroy (&ctx);
     return 0;
 }
