@@ -243,10 +243,13 @@ s_worker_run (zp_worker_t *worker, void *props)
 {
     slot_t *slot = (slot_t *) props;
     zp_pool_t *pool = slot->pool;
-    //  What we inherited of the other workers' lanes is not ours
+    //  What we inherited of the other workers' lanes is not ours (their
+    //  ends too, when they were forked with us)
     for (size_t index = 0; index < pool->size; index++) {
         s_close (&pool->slots [index].fd);
         s_close (&pool->slots [index].pidfd);
+        if (index != slot->number)
+            s_close (&pool->slots [index].child_fd);
     }
     int fd = slot->child_fd;
     volatile uint32_t *running = pool->running + slot->number * RUNNING_STRIDE;
@@ -375,33 +378,58 @@ s_slot_reset (slot_t *slot)
     slot->batches = 0;
 }
 
-//  Fork a worker into an empty slot; -1 with errno
+//  Before a worker's fork: its channel to the pool; -1 with errno
 static int
-s_slot_start (zp_pool_t *self, slot_t *slot)
+s_slot_prepare (zp_pool_t *self, slot_t *slot)
 {
     int pair [2];
     if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
         slot->start_failures++;
         return -1;
     }
-    //  Both ends are known to the child, which closes ours
+    //  Both ends are known to the children, which close all but their own
     slot->fd = pair [0];
     slot->child_fd = pair [1];
     self->running [slot->number * RUNNING_STRIDE] = 0;
-    pid_t pid = zp__ctx_fork (self->ctx, slot->name, s_worker_run, slot, &slot->control_fd);
-    int saved = errno;
+    return 0;
+}
+
+//  After its fork (zp__ctx_fork_all): the slot's worker runs, or the slot
+//  is empty again; -1 with errno
+static int
+s_slot_forked (slot_t *slot, zp_fork_t *forked)
+{
     s_close (&slot->child_fd);
-    if (pid < 0) {
+    if (forked->pid < 0) {
         s_close (&slot->fd);
         slot->control_fd = -1;
         slot->start_failures++;
-        return zp__fail (saved, -1);
+        return zp__fail (forked->err, -1);
     }
-    slot->pid = pid;
+    slot->pid = forked->pid;
+    slot->control_fd = forked->control_fd;
     fcntl (slot->fd, F_SETFL, fcntl (slot->fd, F_GETFL) | O_NONBLOCK);
-    slot->pidfd = zp__pidfd_open (pid);
+    slot->pidfd = zp__pidfd_open (slot->pid);
     s_slot_reset (slot);
     return 0;
+}
+
+//  What forks a slot's worker
+static zp_fork_t
+s_slot_fork (slot_t *slot)
+{
+    return (zp_fork_t) { .name = slot->name, .fn = s_worker_run, .props = slot };
+}
+
+//  Fork a worker into an empty slot; -1 with errno
+static int
+s_slot_start (zp_pool_t *self, slot_t *slot)
+{
+    if (s_slot_prepare (self, slot) < 0)
+        return -1;
+    zp_fork_t forked = s_slot_fork (slot);
+    zp__ctx_fork_all (self->ctx, &forked, 1);
+    return s_slot_forked (slot, &forked);
 }
 
 //  Reap the slot's worker (killing it if it lives; reaped: it was reaped
@@ -660,10 +688,31 @@ zp_pool_new (zp_ctx_t *ctx, const char *name, size_t size, zp_task_fn *fn, void 
         if (!zp__name_valid (slot->name) || zp__ctx_name_taken (ctx, slot->name))
             rc = EINVAL;
     }
-    //  Fork them all, then wait for them together
-    for (size_t index = 0; index < size && rc == 0; index++)
-        if (s_slot_start (self, &self->slots [index]) < 0)
+    //  Fork them all back to back, then wait for them together
+    zp_fork_t *forks = rc? NULL: (zp_fork_t *) calloc (size, sizeof (zp_fork_t));
+    rc = rc || forks? rc: ENOMEM;
+    size_t prepared = 0;
+    while (rc == 0 && prepared < size) {
+        slot_t *slot = &self->slots [prepared];
+        if (s_slot_prepare (self, slot) < 0)
             rc = errno;
+        else
+            forks [prepared++] = s_slot_fork (slot);
+    }
+    bool forked = rc == 0;
+    if (forked)
+        zp__ctx_fork_all (ctx, forks, size);
+    for (size_t index = 0; index < prepared; index++) {
+        slot_t *slot = &self->slots [index];
+        if (!forked) {
+            s_close (&slot->child_fd);
+            s_close (&slot->fd);
+        }
+        else
+        if (s_slot_forked (slot, &forks [index]) < 0 && !rc)
+            rc = errno;
+    }
+    free (forks);
     for (size_t index = 0; index < size; index++) {
         slot_t *slot = &self->slots [index];
         if (slot->control_fd >= 0) {
