@@ -261,7 +261,7 @@ int
 //  and seq: the store's published sequence number and where the handle's
 //  watchers start (see zp__state_new_shared; both may be NULL); mailbox_fd:
 //  its mailbox's listening socket (zp__mailbox_listen), or -1 to bind its
-//  own; control_fd: its end of its control channel (zp__ctx_fork), on
+//  own; control_fd: its end of its control channel (zp__ctx_fork_all), on
 //  which its parent may stop it, or -1. The descriptors are taken, also
 //  on failure.
 zp_worker_t *
@@ -337,15 +337,6 @@ typedef struct {
     int backoff_max;            //  Longest wait before a restart, msecs
 } zp_supervision_t;
 
-//  Fork a worker of ctx named name, running fn (props). The child reports
-//  "ready" or an errno on its control channel, whose parent's end goes to
-//  *control_fd (a lane descriptor: close it with zp__lane_fd_close). Returns
-//  the child's pid, or -1 with errno. Used by pools and, for restarts, by
-//  the reaper; zp__ctx_fork_all with one worker.
-pid_t
-    zp__ctx_fork (zp_ctx_t *ctx, const char *name, zp_worker_fn *fn, void *props,
-                  int *control_fd);
-
 //  One worker for zp__ctx_fork_all: what it runs, and how its fork went
 typedef struct {
     const char *name;           //  In: its name (the caller's)
@@ -353,21 +344,31 @@ typedef struct {
     void *props;                //  ...and its argument
     pid_t pid;                  //  Out: its pid, or -1 (then err says why)
     int err;                    //  Out: 0, or the errno of its failure
-    int control_fd;             //  Out: our end of its control channel, as
-                                //  zp__ctx_fork's *control_fd; -1 on failure
+    int control_fd;             //  Out: our end of its control channel, a
+                                //  lane descriptor (close it with
+                                //  zp__lane_fd_close); -1 on failure
     int child_control;          //  Made before the fork, closed after it:
     int lane [2];               //  its end of the control channel, its lane
     int mailbox;                //  (ours and its), its mailbox's socket
 } zp_fork_t;
 
-//  Fork count workers, as zp__ctx_fork does each: everything each needs is
+//  Fork count workers of ctx. Each child reports "ready" or an errno on its
+//  control channel (zp__ctx_await_ready). Everything the workers need is
 //  made first, then they are forked one after the other with nothing else
-//  done in between, then what each fork leaves to do here is done. Each
+//  done in between, then what each fork leaves to do here is done: each
 //  page this process writes while a child still shares it is copied (with
 //  a TLB flush on every CPU another of our threads ran on), so the work
 //  between two forks is what a batch of workers costs beyond the forks.
+//  Used by zp_ctx_spawn, zp_ctx_start_all and pools.
 void
     zp__ctx_fork_all (zp_ctx_t *ctx, zp_fork_t *forks, size_t count);
+
+//  zp__ctx_fork_all of one worker, for the reaper's restarts: the child's
+//  pid (our end of its control channel goes to *control_fd), or -1 with
+//  errno
+pid_t
+    zp__ctx_fork (zp_ctx_t *ctx, const char *name, zp_worker_fn *fn, void *props,
+                  int *control_fd);
 
 //  Wait for a forked worker's report on control_fd, which stays open: its
 //  owner stops the worker with it (zp__worker_stop) or closes it, which

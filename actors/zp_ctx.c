@@ -980,7 +980,8 @@ zp__ctx_await_ready (int control_fd)
 
 
 //  --------------------------------------------------------------------------
-//  Fork a worker: from zp_ctx_spawn, and from the reaper for restarts
+//  Fork workers: for zp_ctx_spawn, zp_ctx_start_all and pools, and for the
+//  reaper's restarts
 
 //  Make what a worker needs before its fork: its control channel (it
 //  reports on it once it is ready, then listens on it for our stop,

@@ -139,7 +139,7 @@ s_close (int *fd_p)
     *fd_p = -1;
 }
 
-//  Close a worker's control channel (a lane descriptor, zp__ctx_fork)
+//  Close a worker's control channel (a lane descriptor, zp__ctx_fork_all)
 static void
 s_close_control (int *fd_p)
 {
