@@ -96,7 +96,7 @@ typedef struct {
 
 //  One map: its tasks and what became of them
 typedef struct {
-    zp_part_t *inputs;          //  The caller's inputs' bytes, read once
+    zchunk_t **inputs;          //  The caller's inputs (checked once)
     size_t count;               //  How many
     zp_result_fn *callback;     //  Takes each result
     void *arg;                  //  Its argument
@@ -532,7 +532,8 @@ s_slot_dispatch (zp_pool_t *self, slot_t *slot, map_t *map)
     slot->out_size += BATCH_HEADER;
     while (taken < tasks && map->pending_size) {
         uint32_t index = map->pending [map->pending_head];
-        size_t size = map->inputs [index].size;
+        zchunk_t *input = map->inputs [index];
+        size_t size = zchunk_size (input);
         if (taken && bytes + size > BATCH_MAX_BYTES)
             break;
         if (s_reserve (&slot->out, &slot->out_max, slot->out_size + ENTRY_HEADER + size) < 0
@@ -541,7 +542,7 @@ s_slot_dispatch (zp_pool_t *self, slot_t *slot, map_t *map)
         s_pending_pop (map);
         s_put_u32 (slot->out + slot->out_size, index);
         s_put_u32 (slot->out + slot->out_size + 4, (uint32_t) size);
-        memcpy (slot->out + slot->out_size + ENTRY_HEADER, map->inputs [index].data, size);
+        memcpy (slot->out + slot->out_size + ENTRY_HEADER, zchunk_data (input), size);
         slot->out_size += ENTRY_HEADER + size;
         bytes += ENTRY_HEADER + size;
         taken++;
@@ -938,7 +939,6 @@ s_map_run (zp_pool_t *self, map_t *map, int64_t deadline)
 static void
 s_map_free (map_t *map)
 {
-    free (map->inputs);
     free (map->tries);
     free (map->pending);
 }
@@ -956,21 +956,18 @@ zp_pool_map_each (zp_pool_t *self, zchunk_t **inputs, size_t count,
     map.count = count;
     map.callback = callback;
     map.arg = arg;
-    map.inputs = (zp_part_t *) malloc ((count + 1) * sizeof (zp_part_t));
+    map.inputs = inputs;
     map.tries = (int *) calloc (count + 1, sizeof (int));
     map.pending = (uint32_t *) malloc ((count + 1) * sizeof (uint32_t));
-    if (!map.inputs || !map.tries || !map.pending) {
+    if (!map.tries || !map.pending) {
         s_map_free (&map);
         return zp__fail (ENOMEM, -1);
     }
-    for (size_t index = 0; index < count; index++) {
+    for (size_t index = 0; index < count; index++)
         if (!inputs [index] || zchunk_size (inputs [index]) > INPUT_MAX) {
             s_map_free (&map);
             return zp__fail (EINVAL, -1);
         }
-        map.inputs [index].data = zchunk_data (inputs [index]);
-        map.inputs [index].size = zchunk_size (inputs [index]);
-    }
     for (size_t index = 0; index < count; index++)
         map.pending [index] = (uint32_t) index;
     map.pending_size = count;
