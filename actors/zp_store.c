@@ -104,10 +104,12 @@ typedef struct {
     byte header [ZP_HEADER_SIZE]; //  The frame's bytes
 } charge_t;
 
-//  The zmq sockets the loop polls, by their index in self->fds and check
+//  The zmq sockets the loop polls, by their index in self->fds and check,
+//  in the order it serves them: zproc's own writes before any client's
+//  request (s_handle_sys)
 #define SOCKET_PIPE     0
-#define SOCKET_ROUTER   1
-#define SOCKET_SYS      2
+#define SOCKET_SYS      1
+#define SOCKET_ROUTER   2
 #define SOCKET_MONITOR  3
 #define SOCKETS         4
 //  Then the registry's answers, the adoption socket, the lanes
@@ -1650,7 +1652,7 @@ s_poll (self_t *self, int timeout)
         if (!self->fds)
             return zp__fail (ENOMEM, -1);
     }
-    zsock_t *sockets [SOCKETS] = { self->pipe, self->router, self->sys, self->monitor };
+    zsock_t *sockets [SOCKETS] = { self->pipe, self->sys, self->router, self->monitor };
     for (int index = 0; index < SOCKETS; index++)
         self->fds [index] = (struct pollfd) { zsock_fd (sockets [index]), POLLIN, 0 };
     self->fds [FD_ANSWERS] = (struct pollfd) { zp__feed_fd (self->answers), POLLIN, 0 };
@@ -1723,14 +1725,18 @@ s_handle_monitor (self_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  zproc's own writes: key and value, or key alone for a delete
+//  zproc's own writes: key and value, or key alone for a delete. Every one
+//  waiting is taken, not a batch: a notice sent before a request (the
+//  reaper's "running", before zp_ctx_spawn returns and its caller reads the
+//  status) must be in before that request is served, so the loop takes
+//  them before it serves the lanes. Only our own threads send them.
 
 static void
 s_handle_sys (self_t *self)
 {
     void *sys = zsock_resolve (self->sys);
     char key [ZP_KEY_MAX + 1];
-    for (int batch = 0; batch < DRAIN_BATCH; batch++) {
+    while (true) {
         size_t count = s_recv_frames (self, sys);
         if (count == 0)
             break;
@@ -1802,9 +1808,9 @@ zp_store_actor (zsock_t *pipe, void *args)
     //  Each zmq socket is looked at before the first poll
     for (int index = 0; index < SOCKETS; index++)
         self->check [index] = true;
-    zsock_t *sockets [SOCKETS] = { self->pipe, self->router, self->sys, self->monitor };
+    zsock_t *sockets [SOCKETS] = { self->pipe, self->sys, self->router, self->monitor };
     void (*handlers [SOCKETS]) (self_t *) = {
-        s_handle_pipe, s_handle_router, s_handle_sys, s_handle_monitor
+        s_handle_pipe, s_handle_sys, s_handle_router, s_handle_monitor
     };
     while (!self->terminated) {
         //  The zmq sockets that may hold messages; a handler drains a batch
@@ -1829,6 +1835,10 @@ zp_store_actor (zsock_t *pipe, void *args)
         //  SIGINT is for the owner to act on (EINTR): the store serves on
         int rc = s_poll (self, wait > 0? (int) wait: 0);
         if (rc > 0) {
+            //  zproc's own writes first (s_handle_sys): those sent before
+            //  a lane's request made their socket readable before it
+            if (self->fds [SOCKET_SYS].revents && s_zmq_ready (self->sys))
+                s_handle_sys (self);
             //  Lanes from the last one down: closing one moves the last
             //  lane into its place, which was handled already
             for (size_t index = self->nlanes; index-- > 0;) {

@@ -357,6 +357,28 @@ TEST_IMPL (supervise_200_workers)
 }
 
 
+//  zp_ctx_spawn returns once its "running" notice is on its way to the
+//  store: a read that follows, on any handle, sees it, even while the
+//  store still has the notices of the spawns before to take in
+TEST_IMPL (supervise_running_when_spawned)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_state_t *state = zp_ctx_state (ctx);
+    for (int index = 0; index < 100; index++) {
+        zp_proc_t *proc = zp_ctx_spawn (ctx, NULL, s_worker_wait_term, NULL);
+        ASSERT_NOT_NULL (proc);
+        char *key = zsys_sprintf ("$proc/%s/status", zp_proc_name (proc));
+        char *status = zp_state_get_str (state, key);
+        ASSERT_STR_EQ (status, "running");
+        zstr_free (&status);
+        zstr_free (&key);
+    }
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
 TEST_IMPL (supervise_stale_dir)
 {
     //  A directory whose owner is gone, as SIGKILL leaves it
