@@ -690,8 +690,9 @@ zp_pool_new (zp_ctx_t *ctx, const char *name, size_t size, zp_task_fn *fn, void 
             rc = EINVAL;
     }
     //  Fork them all back to back, then wait for them together
-    zp_fork_t *forks = rc? NULL: (zp_fork_t *) calloc (size, sizeof (zp_fork_t));
-    rc = rc || forks? rc: ENOMEM;
+    zp_fork_t *forks = NULL;
+    if (rc == 0 && !(forks = (zp_fork_t *) calloc (size, sizeof (zp_fork_t))))
+        rc = ENOMEM;
     size_t prepared = 0;
     while (rc == 0 && prepared < size) {
         slot_t *slot = &self->slots [prepared];
