@@ -353,12 +353,14 @@ typedef struct {
 } zp_fork_t;
 
 //  Fork count workers of ctx. Each child reports "ready" or an errno on its
-//  control channel (zp__ctx_await_ready). Everything the workers need is
-//  made first, then they are forked one after the other with nothing else
-//  done in between, then what each fork leaves to do here is done: each
-//  page this process writes while a child still shares it is copied (with
-//  a TLB flush on every CPU another of our threads ran on), so the work
-//  between two forks is what a batch of workers costs beyond the forks.
+//  control channel (zp__ctx_await_ready). In batches (of 32): everything
+//  the workers need is made first, then they are forked one after the
+//  other with nothing else done in between, then what each fork leaves to
+//  do here is done: each page this process writes while a child still
+//  shares it is copied (with a TLB flush on every CPU another of our
+//  threads ran on), so the work between two forks is what a batch of
+//  workers costs beyond the forks. A worker holds three descriptors more
+//  than it keeps until its batch is forked.
 //  Used by zp_ctx_spawn, zp_ctx_start_all and pools.
 void
     zp__ctx_fork_all (zp_ctx_t *ctx, zp_fork_t *forks, size_t count);

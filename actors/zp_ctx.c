@@ -28,6 +28,9 @@
 #define SPAWN_TIMEOUT       10000
 //  Default grace period between $TERM, SIGTERM and SIGKILL, msecs
 #define DEFAULT_GRACE       1000
+//  Workers forked back to back at most (zp__ctx_fork_all): the parent's
+//  bookkeeping between two batches is paid once for all of a batch
+#define FORK_BATCH          32
 
 //  In a worker: the grace period of the context that forked it, as it was at
 //  the fork; 0 in a process that no context forked. A context made in a
@@ -1056,8 +1059,9 @@ s_fork_settle (zp_ctx_t *self, zp_fork_t *item)
     }
 }
 
-void
-zp__ctx_fork_all (zp_ctx_t *self, zp_fork_t *forks, size_t count)
+//  Fork count workers, count at most FORK_BATCH
+static void
+s_fork_batch (zp_ctx_t *self, zp_fork_t *forks, size_t count)
 {
     for (size_t index = 0; index < count; index++) {
         forks [index].pid = -1;
@@ -1083,6 +1087,16 @@ zp__ctx_fork_all (zp_ctx_t *self, zp_fork_t *forks, size_t count)
     for (size_t index = 0; index < count; index++)
         if (forks [index].child_control >= 0)
             s_fork_settle (self, &forks [index]);
+}
+
+void
+zp__ctx_fork_all (zp_ctx_t *self, zp_fork_t *forks, size_t count)
+{
+    //  In batches: until its fork a worker holds three descriptors more
+    //  than it keeps, and a large start must not run out of them
+    for (size_t first = 0; first < count; first += FORK_BATCH)
+        s_fork_batch (self, forks + first,
+                      count - first < FORK_BATCH? count - first: FORK_BATCH);
 }
 
 pid_t

@@ -8,6 +8,7 @@
 #include "harness.h"
 #include <dirent.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -374,6 +375,43 @@ TEST_IMPL (supervise_running_when_spawned)
         zstr_free (&status);
         zstr_free (&key);
     }
+    zp_ctx_destroy (&ctx);
+    return 0;
+}
+
+
+//  How many descriptors this process has open
+static int
+s_open_fds (void)
+{
+    int count = 0;
+    DIR *dir = opendir ("/proc/self/fd");
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir)))
+        count += entry->d_name [0] != '.';
+    if (dir)
+        closedir (dir);
+    //  Not the directory's own
+    return count - 1;
+}
+
+//  zp_ctx_start_all forks its workers back to back, but needs no more
+//  descriptors at once than what the workers keep in the parent (a control
+//  channel, a lane end, a pidfd each) and a bounded batch more: with room
+//  for what 100 workers keep and 100 descriptors more, all 100 start
+TEST_IMPL (supervise_start_all_fd_limit)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    for (int index = 0; index < 100; index++)
+        ASSERT_EQ (zp_ctx_process_factory (ctx, NULL, s_worker_wait_term, NULL), 0);
+    struct rlimit limit;
+    ASSERT_EQ (getrlimit (RLIMIT_NOFILE, &limit), 0);
+    //  Descriptors are taken lowest first: the limit leaves that many free
+    limit.rlim_cur = (rlim_t) s_open_fds () + 100 * 3 + 100;
+    ASSERT_EQ (setrlimit (RLIMIT_NOFILE, &limit), 0);
+    ASSERT_EQ (zp_ctx_start_all (ctx), 0);
+    ASSERT_EQ (zp_ctx_running (ctx), 100);
     zp_ctx_destroy (&ctx);
     return 0;
 }
