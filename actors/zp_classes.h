@@ -383,10 +383,11 @@ int
 const char *
     zp__ctx_dir (zp_ctx_t *self);
 
-//  True when a worker (of any context on this store) has that name; a name
-//  left by a worker that was killed with its supervisor is free again
+//  True when name is a valid worker name (zp__name_valid) that no worker of
+//  any context on this store has; a name left by a worker that was killed
+//  with its supervisor is free again
 bool
-    zp__ctx_name_taken (zp_ctx_t *self, const char *name);
+    zp__ctx_name_free (zp_ctx_t *self, const char *name);
 
 //  The context's grace period between $TERM, SIGTERM and SIGKILL, msecs
 int

@@ -1136,8 +1136,9 @@ s_pid_alive (pid_t pid)
     return state != 'Z';
 }
 
-bool
-zp__ctx_name_taken (zp_ctx_t *self, const char *name)
+//  True when a worker (of any context on this store) has that name
+static bool
+s_name_taken (zp_ctx_t *self, const char *name)
 {
     if (zp_ctx_proc (self, name))
         return true;
@@ -1164,6 +1165,12 @@ zp__ctx_name_taken (zp_ctx_t *self, const char *name)
     }
     zstr_free (&key);
     return taken;
+}
+
+bool
+zp__ctx_name_free (zp_ctx_t *self, const char *name)
+{
+    return zp__name_valid (name) && !s_name_taken (self, name);
 }
 
 //  The next name of an unnamed worker, "worker-N" or "OWNER.N"
@@ -1253,7 +1260,7 @@ zp_ctx_spawn (zp_ctx_t *self, const char *name, zp_worker_fn *fn, void *props)
     zp_fork_t forked = { .name = name? name: default_name, .fn = fn, .props = props };
     pending_t pending;
     int rc = -1;
-    if (!zp__name_valid (forked.name) || zp__ctx_name_taken (self, forked.name))
+    if (!zp__ctx_name_free (self, forked.name))
         errno = EINVAL;
     else {
         zp__ctx_fork_all (self, &forked, 1);
@@ -1315,8 +1322,10 @@ zp_ctx_start_all (zp_ctx_t *self)
     size_t valid = 0, started = 0;
     for (factory_t *entry = (factory_t *) zlistx_first (self->factory); entry;
          entry = (factory_t *) zlistx_next (self->factory))
-        if (zp__name_valid (entry->name) && !zp__ctx_name_taken (self, entry->name))
-            forks [valid++] = (zp_fork_t) { .name = entry->name, .fn = entry->fn, .props = entry->props };
+        if (zp__ctx_name_free (self, entry->name))
+            forks [valid++] = (zp_fork_t) {
+                .name = entry->name, .fn = entry->fn, .props = entry->props
+            };
         else
         if (!first_error)
             first_error = EINVAL;

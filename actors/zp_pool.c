@@ -686,7 +686,7 @@ zp_pool_new (zp_ctx_t *ctx, const char *name, size_t size, zp_task_fn *fn, void 
         if (!slot->name)
             rc = ENOMEM;
         else
-        if (!zp__name_valid (slot->name) || zp__ctx_name_taken (ctx, slot->name))
+        if (!zp__ctx_name_free (ctx, slot->name))
             rc = EINVAL;
     }
     //  Fork them all back to back, then wait for them together

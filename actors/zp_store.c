@@ -1814,7 +1814,7 @@ zp_store_actor (zsock_t *pipe, void *args)
     };
     while (!self->terminated) {
         //  The zmq sockets that may hold messages; a handler drains a batch
-        //  at most, so a socket handled is looked at again
+        //  at most (sys: all), so a socket handled is looked at again
         bool busy = false;
         for (int index = 0; index < SOCKETS && !self->terminated; index++)
             if (self->check [index]) {
