@@ -750,29 +750,44 @@ zp_pool_destroy (zp_pool_t **self_p)
             s_close_control (&self->slots [index].control_fd);
         }
         int64_t started = zclock_mono ();
+        int64_t term_at = started + TERM_AFTER;
         int64_t deadline = started + zp__ctx_grace (self->ctx);
+        struct pollfd *exits = (struct pollfd *) calloc (self->size, sizeof (struct pollfd));
         bool signalled = false;
         while (true) {
-            if (!signalled && zclock_mono () - started >= TERM_AFTER) {
+            if (!signalled && zclock_mono () >= term_at) {
                 for (size_t index = 0; index < self->size; index++)
                     if (self->slots [index].pid > 0)
                         kill (self->slots [index].pid, SIGTERM);
                 signalled = true;
             }
-            bool running = false;
+            size_t nexits = 0;
+            bool running = false, unwatched = !exits;
             for (size_t index = 0; index < self->size; index++) {
                 slot_t *slot = &self->slots [index];
                 int status;
                 pid_t pid = slot->pid > 0? waitpid (slot->pid, &status, WNOHANG): 0;
-                if (pid == 0)
-                    running |= slot->pid > 0;
-                else
+                if (pid != 0)
                     s_slot_bury (self, slot, NULL, pid > 0);
+                else
+                if (slot->pid > 0) {
+                    running = true;
+                    if (slot->pidfd >= 0 && exits)
+                        exits [nexits++] = (struct pollfd) { slot->pidfd, POLLIN, 0 };
+                    else
+                        unwatched = true;
+                }
             }
             if (!running || zclock_mono () >= deadline)
                 break;
-            zclock_sleep (5);
+            //  Woken by the first exit; without a pidfd, a look every 5 ms
+            int timeout = zp__remaining (signalled || deadline < term_at? deadline: term_at);
+            if (unwatched && timeout > 5)
+                timeout = 5;
+            if (poll (exits, nexits, timeout) < 0 && errno != EINTR)
+                zclock_sleep (5);
         }
+        free (exits);
         for (size_t index = 0; index < self->size; index++)
             if (self->slots [index].pid > 0)
                 s_slot_bury (self, &self->slots [index], NULL, false);

@@ -1733,7 +1733,8 @@ s_bench_ctx (void)
 //  first run alone, as a program that makes one pool sees it.
 //  pool_tiny_cpu_ms is the CPU time of a whole run (pool creation, two maps,
 //  destruction), ours and the pool workers': what the load of the machine
-//  does not change. The 1 ms tasks are compared with
+//  does not change; pool_destroy_ms the median zp_pool_destroy, workers
+//  idle (the end of a tiny run). The 1 ms tasks are compared with
 //  the ideal: their summed CPU time over min(workers, CPUs).
 
 static zchunk_t *
@@ -1772,11 +1773,18 @@ s_cpu_ns (int who)
          + ((uint64_t) usage.ru_utime.tv_usec + (uint64_t) usage.ru_stime.tv_usec) * 1000;
 }
 
-//  One run: new pool, map (timed from the pool's creation), map again;
-//  *cpu_ns gets the CPU time it all took, ours and the pool workers'
+//  What one run measures, ns
+typedef struct {
+    uint64_t total;             //  From the pool's creation to the first map's end
+    uint64_t map;               //  The second map
+    uint64_t destroy;           //  zp_pool_destroy
+    uint64_t cpu;               //  CPU time of it all, ours and the pool workers'
+} pool_times_t;
+
+//  One run: new pool, map (timed from the pool's creation), map again, end
 static int
 s_pool_run_once (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
-                 uint64_t *total_ns, uint64_t *map_ns, uint64_t *cpu_ns)
+                 pool_times_t *times)
 {
     zchunk_t **inputs = (zchunk_t **) calloc (count, sizeof (zchunk_t *));
     zchunk_t **outputs = (zchunk_t **) calloc (count, sizeof (zchunk_t *));
@@ -1794,7 +1802,7 @@ s_pool_run_once (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
             rc = -1;
         if (rc == 0)
             rc = zp_pool_map (pool, inputs, count, outputs, WAIT_MS);
-        *(round == 0? total_ns: map_ns) = s_now_ns () - start;
+        *(round == 0? &times->total: &times->map) = s_now_ns () - start;
         //  The squares are checked: a wrong one is a failure
         for (size_t index = 0; index < count; index++) {
             int64_t value = -1;
@@ -1809,8 +1817,10 @@ s_pool_run_once (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
         }
     }
     int saved = errno;
+    uint64_t start = s_now_ns ();
     zp_pool_destroy (&pool);
-    *cpu_ns = s_cpu_ns (RUSAGE_SELF) + s_cpu_ns (RUSAGE_CHILDREN) - cpu;
+    times->destroy = s_now_ns () - start;
+    times->cpu = s_cpu_ns (RUSAGE_SELF) + s_cpu_ns (RUSAGE_CHILDREN) - cpu;
     for (size_t index = 0; inputs && index < count; index++)
         zchunk_destroy (&inputs [index]);
     free (inputs);
@@ -1819,21 +1829,28 @@ s_pool_run_once (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
     return rc;
 }
 
-//  One workload, POOL_RUNS times: new pool, map, map again; the medians,
-//  and the first run's total (the first pool of the process). -1 with errno
+//  One workload, POOL_RUNS times: new pool, map, map again, end; the
+//  medians, and the first run's total (the first pool of the process).
+//  -1 with errno
 static int
 s_pool_run (zp_ctx_t *ctx, const char *name, zp_task_fn *fn, size_t count,
-            uint64_t *first_ns, uint64_t *total_ns, uint64_t *map_ns, uint64_t *cpu_ns)
+            uint64_t *first_ns, pool_times_t *medians)
 {
-    uint64_t totals [POOL_RUNS], maps [POOL_RUNS], cpus [POOL_RUNS];
-    for (int run = 0; run < POOL_RUNS; run++)
-        if (s_pool_run_once (ctx, name, fn, count, &totals [run], &maps [run],
-                             &cpus [run]) < 0)
+    uint64_t totals [POOL_RUNS], maps [POOL_RUNS], destroys [POOL_RUNS], cpus [POOL_RUNS];
+    for (int run = 0; run < POOL_RUNS; run++) {
+        pool_times_t times;
+        if (s_pool_run_once (ctx, name, fn, count, &times) < 0)
             return -1;
+        totals [run] = times.total;
+        maps [run] = times.map;
+        destroys [run] = times.destroy;
+        cpus [run] = times.cpu;
+    }
     *first_ns = totals [0];
-    *cpu_ns = s_median_ns (cpus, POOL_RUNS);
-    *total_ns = s_median_ns (totals, POOL_RUNS);
-    *map_ns = s_median_ns (maps, POOL_RUNS);
+    medians->total = s_median_ns (totals, POOL_RUNS);
+    medians->map = s_median_ns (maps, POOL_RUNS);
+    medians->destroy = s_median_ns (destroys, POOL_RUNS);
+    medians->cpu = s_median_ns (cpus, POOL_RUNS);
     return 0;
 }
 
@@ -1849,30 +1866,30 @@ s_bench_pool (void)
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
     cpus = cpus > 0? cpus: 1;
     s_report ("pool_workers", (double) cpus, NULL, 0, NAN);
-    uint64_t first, total, map, cpu;
-    if (s_pool_run (ctx, "bench-tiny", s_pool_square, POOL_TINY, &first, &total, &map,
-                    &cpu) < 0) {
+    uint64_t first;
+    pool_times_t times;
+    if (s_pool_run (ctx, "bench-tiny", s_pool_square, POOL_TINY, &first, &times) < 0) {
         s_report_errno ("pool_tiny_total_ms", errno);
         s_report_errno ("pool_tiny_map_ms", errno);
     }
     else {
         s_report ("pool_tiny_first_total_ms", s_ms (first), "ms", 1, NAN);
-        s_report ("pool_tiny_total_ms", s_ms (total), "ms", 1, NAN);
-        s_report ("pool_tiny_map_ms", s_ms (map), "ms", 1, NAN);
-        s_report ("pool_tiny_map_ops", POOL_TINY / (map / 1e9), "ops/s", 0, NAN);
-        s_report ("pool_tiny_cpu_ms", s_ms (cpu), "ms", 1, NAN);
+        s_report ("pool_tiny_total_ms", s_ms (times.total), "ms", 1, NAN);
+        s_report ("pool_tiny_map_ms", s_ms (times.map), "ms", 1, NAN);
+        s_report ("pool_tiny_map_ops", POOL_TINY / (times.map / 1e9), "ops/s", 0, NAN);
+        s_report ("pool_tiny_cpu_ms", s_ms (times.cpu), "ms", 1, NAN);
+        s_report ("pool_destroy_ms", s_ms (times.destroy), "ms", 2, NAN);
     }
     //  The workers are as many as the CPUs: the ideal is the CPU time over them
     double ideal = s_ms ((uint64_t) POOL_SPIN * POOL_SPIN_NS / (uint64_t) cpus);
-    if (s_pool_run (ctx, "bench-spin", s_pool_spin, POOL_SPIN, &first, &total, &map,
-                    &cpu) < 0) {
+    if (s_pool_run (ctx, "bench-spin", s_pool_spin, POOL_SPIN, &first, &times) < 0) {
         s_report_errno ("pool_1ms_total_ms", errno);
         s_report_errno ("pool_1ms_map_ms", errno);
     }
     else {
         s_report ("pool_1ms_ideal_ms", ideal, "ms", 1, NAN);
-        s_report ("pool_1ms_total_ms", s_ms (total), "ms", 1, ideal);
-        s_report ("pool_1ms_map_ms", s_ms (map), "ms", 1, ideal);
+        s_report ("pool_1ms_total_ms", s_ms (times.total), "ms", 1, ideal);
+        s_report ("pool_1ms_map_ms", s_ms (times.map), "ms", 1, ideal);
     }
     zp_ctx_destroy (&ctx);
 }

@@ -1,7 +1,8 @@
 /*  =========================================================================
     test-pool.c - zp_pool: order, dynamic hand-out, retries after a crash,
     a kill or a NULL, EIO, ETIMEDOUT, EINTR, progress in the state, size 0,
-    replacement names, the unordered variant, and what the pool is not
+    replacement names, the unordered variant, destroy when workers see no
+    end of file, and what the pool is not
     (zp_ctx_wait_all does not wait for it)
     =========================================================================
 */
@@ -640,6 +641,35 @@ TEST_IMPL (pool_outside_ctx)
     //  Left on the context: destroyed with it, every worker reaped
     zp_ctx_destroy (&ctx);
     ASSERT (test_no_children ());
+    return 0;
+}
+
+
+//  Destroy stops workers that never see the end of file (a process forked
+//  since the pool holds their lanes' other ends): SIGTERM after a moment,
+//  then each is reaped as it exits, nothing left behind
+TEST_IMPL (pool_destroy_held_end)
+{
+    zp_ctx_t *ctx = zp_ctx_new ();
+    ASSERT_NOT_NULL (ctx);
+    zp_pool_t *pool = zp_pool_new (ctx, "held", 2, s_task_square, NULL);
+    ASSERT_NOT_NULL (pool);
+    pid_t holder = fork ();
+    ASSERT_GE (holder, 0);
+    if (holder == 0) {
+        pause ();
+        _exit (0);
+    }
+    int64_t started = test_now_ms ();
+    zp_pool_destroy (&pool);
+    int64_t took = test_now_ms () - started;
+    //  The workers did not leave by themselves, and were not left running
+    ASSERT_GE (took, 90);
+    ASSERT_LT (took, test_ms (5000));
+    ASSERT_EQ (kill (holder, SIGKILL), 0);
+    ASSERT_EQ (waitpid (holder, NULL, 0), holder);
+    ASSERT (test_no_children ());
+    zp_ctx_destroy (&ctx);
     return 0;
 }
 
