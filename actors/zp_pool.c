@@ -90,7 +90,8 @@ typedef struct {
     uint32_t *inflight;         //  Tasks sent to the worker, in order (ring)
     size_t inflight_head;       //  The oldest
     size_t inflight_size;       //  How many
-    size_t inflight_max;        //  Ring capacity
+    size_t inflight_max;        //  Ring capacity, a power of two (positions wrap
+                                //  by a mask: a division per task showed in profiles)
     int batches;                //  Batches sent and not fully answered
 } slot_t;
 
@@ -328,7 +329,7 @@ done:
 static void
 s_pending_push_front (map_t *map, uint32_t index)
 {
-    map->pending_head = (map->pending_head + map->count - 1) % map->count;
+    map->pending_head = (map->pending_head? map->pending_head: map->count) - 1;
     map->pending [map->pending_head] = index;
     map->pending_size++;
 }
@@ -337,7 +338,8 @@ static uint32_t
 s_pending_pop (map_t *map)
 {
     uint32_t index = map->pending [map->pending_head];
-    map->pending_head = (map->pending_head + 1) % map->count;
+    if (++map->pending_head == map->count)
+        map->pending_head = 0;
     map->pending_size--;
     return index;
 }
@@ -460,7 +462,7 @@ s_slot_bury (zp_pool_t *self, slot_t *slot, map_t *map, bool reaped)
     while (map && slot->inflight_size) {
         slot->inflight_size--;
         uint32_t index = slot->inflight [(slot->inflight_head + slot->inflight_size)
-                                         % slot->inflight_max];
+                                         & (slot->inflight_max - 1)];
         if (index + 1 == running)
             s_task_failed (self, map, index);
         else
@@ -498,13 +500,13 @@ s_inflight_push (slot_t *slot, uint32_t index)
         if (!ring)
             return zp__fail (ENOMEM, -1);
         for (size_t at = 0; at < slot->inflight_size; at++)
-            ring [at] = slot->inflight [(slot->inflight_head + at) % slot->inflight_max];
+            ring [at] = slot->inflight [(slot->inflight_head + at) & (slot->inflight_max - 1)];
         free (slot->inflight);
         slot->inflight = ring;
         slot->inflight_head = 0;
         slot->inflight_max = max;
     }
-    slot->inflight [(slot->inflight_head + slot->inflight_size) % slot->inflight_max] = index;
+    slot->inflight [(slot->inflight_head + slot->inflight_size) & (slot->inflight_max - 1)] = index;
     slot->inflight_size++;
     return 0;
 }
@@ -583,7 +585,7 @@ s_slot_parse (zp_pool_t *self, slot_t *slot, map_t *map)
                 rc = -1;
                 break;
             }
-            slot->inflight_head = (slot->inflight_head + 1) % slot->inflight_max;
+            slot->inflight_head = (slot->inflight_head + 1) & (slot->inflight_max - 1);
             slot->inflight_size--;
             if (output_size == NO_OUTPUT)
                 s_task_failed (self, map, index);
