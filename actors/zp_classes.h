@@ -220,6 +220,12 @@ zp_watch_t *
 char *
     zp__mailbox_path (const char *dir, const char *box, const char *name);
 
+//  Remove both box files of worker name in dir: a box without its worker
+//  would swallow what is sent to it, and a name's next worker binds them
+//  again
+void
+    zp__mailbox_remove (const char *dir, const char *name);
+
 //  Make a PUSH socket connected to a box ("mbox" or "reply") of worker
 //  name, with CURVE when keys is not NULL. NULL with errno on failure.
 zsock_t *

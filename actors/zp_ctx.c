@@ -1052,10 +1052,7 @@ s_fork_settle (zp_ctx_t *self, zp_fork_t *item)
         zp__lane_fd_close (item->control_fd);
         item->control_fd = -1;
         //  Nobody will take the mailbox we bound
-        char *path = zp__mailbox_path (self->dir, "mbox", item->name);
-        if (path)
-            unlink (path);
-        zstr_free (&path);
+        zp__mailbox_remove (self->dir, item->name);
     }
 }
 
@@ -1154,13 +1151,7 @@ s_name_taken (zp_ctx_t *self, const char *name)
     int64_t pid = 0;
     if (key && zp_state_get_int (self->state, key, &pid) == 0 && pid > 0
     &&  !s_pid_alive ((pid_t) pid)) {
-        const char *boxes [] = { "mbox", "reply" };
-        for (size_t index = 0; index < 2; index++) {
-            char *path = zp__mailbox_path (self->dir, boxes [index], name);
-            if (path)
-                unlink (path);
-            zstr_free (&path);
-        }
+        zp__mailbox_remove (self->dir, name);
         taken = false;
     }
     zstr_free (&key);
@@ -1205,10 +1196,7 @@ s_spawn_track (zp_ctx_t *self, zp_fork_t *forked, pending_t *pending)
         zp__lane_fd_close (pending->control_fd);
         kill (forked->pid, SIGKILL);
         waitpid (forked->pid, NULL, 0);
-        char *path = zp__mailbox_path (self->dir, "mbox", forked->name);
-        if (path)
-            unlink (path);
-        zstr_free (&path);
+        zp__mailbox_remove (self->dir, forked->name);
         return zp__fail (ENOMEM, -1);
     }
     zp_supervision_t supervision = self->supervision;

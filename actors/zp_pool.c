@@ -446,13 +446,7 @@ s_slot_bury (zp_pool_t *self, slot_t *slot, map_t *map, bool reaped)
         while (waitpid (slot->pid, &status, 0) < 0 && errno == EINTR)
             ;
     }
-    const char *boxes [] = { "mbox", "reply" };
-    for (size_t index = 0; index < 2; index++) {
-        char *path = zp__mailbox_path (zp__ctx_dir (self->ctx), boxes [index], slot->name);
-        if (path)
-            unlink (path);
-        zstr_free (&path);
-    }
+    zp__mailbox_remove (zp__ctx_dir (self->ctx), slot->name);
     s_close (&slot->fd);
     s_close (&slot->pidfd);
     s_close_control (&slot->control_fd);

@@ -263,15 +263,8 @@ s_child_gone (self_t *self, child_t *child, pid_t pid, int code, bool given_up)
 static void
 s_child_exited (self_t *self, child_t *child, pid_t pid, int code)
 {
-    //  A dead worker's boxes would swallow messages: senders must see it
-    //  is gone (a restarted worker binds them again)
-    const char *boxes [] = { "mbox", "reply" };
-    for (size_t index = 0; index < 2; index++) {
-        char *path = zp__mailbox_path (self->dir, boxes [index], child->name);
-        if (path)
-            unlink (path);
-        zstr_free (&path);
-    }
+    //  Senders must see that a dead worker is gone
+    zp__mailbox_remove (self->dir, child->name);
     child->code = code;
     if (child->regroup) {
         //  We stopped it for a group restart: it waits for the group,

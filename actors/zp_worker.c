@@ -114,6 +114,18 @@ zp__mailbox_path (const char *dir, const char *box, const char *name)
     return zsys_sprintf ("%s/%s-%s", dir, box, name);
 }
 
+void
+zp__mailbox_remove (const char *dir, const char *name)
+{
+    const char *boxes [] = { MAILBOX, REPLY_BOX };
+    for (size_t index = 0; index < 2; index++) {
+        char *path = zp__mailbox_path (dir, boxes [index], name);
+        if (path)
+            unlink (path);
+        zstr_free (&path);
+    }
+}
+
 int
 zp__mailbox_listen (const char *dir, const char *name)
 {
