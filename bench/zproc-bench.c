@@ -10,7 +10,9 @@
     prints " unix=U": itself in unix socketpair round trips between two
     processes (raw_unix_rt, measured first), the physical limit of a
     kernel-mediated request/reply: a latency over that round trip, a
-    throughput as the time of one operation over it. Every latency is the median of thousands of
+    throughput as the time of one operation over it. The same round trip
+    with both processes pinned to one CPU, then to two, shows what a
+    wake-up of another CPU costs on this machine. Every latency is the median of thousands of
     operations after a warm-up, each timed on its own with CLOCK_MONOTONIC;
     throughputs are operations over the wall time of the whole run. The
     *_curve figures come from a second context made with ZPROC_CURVE=1,
@@ -21,12 +23,14 @@
     "bench/err/NAME". CLOCK_MONOTONIC is system-wide, so the start and end
     times of different workers can be compared.
 
-    Usage: zproc-bench [--json] [--no-1m] [--help]
+    Usage: zproc-bench [--json] [--no-1m] [--pool] [--spawn] [--help]
     Progress goes to stderr; stdout carries the figures only. The exit
     status is 1 when any figure failed or a count was wrong.
     =========================================================================
 */
 
+//  sched_setaffinity, for the pinned socketpair round trips
+#define _GNU_SOURCE
 #include <zproc/zproc.h>
 #include <zmq.h>
 #include <sys/socket.h>
@@ -673,11 +677,35 @@ s_bench_raw_zmq_ops (void)
 //  which this VM pays with an exit to the hypervisor, up to ~50 us), so a
 //  run whose two figures differ much was taken while the machine changed.
 
-//  The first run sets s_unix_us, the reference of every figure's unix=
+//  raw_unix_rt_one_cpu and raw_unix_rt_two_cpus are the same ping-pong
+//  with both processes pinned to one CPU, then each to its own: what a
+//  round trip costs on this machine without a wake-up of another CPU and
+//  with one each way. Where the others fall between the two says how the
+//  scheduler placed them in that run.
+
+//  Pin the calling process to cpu (-1: leave it as it is); 0 or -1
+static int
+s_pin (int cpu)
+{
+    if (cpu < 0)
+        return 0;
+    cpu_set_t set;
+    CPU_ZERO (&set);
+    CPU_SET (cpu, &set);
+    return sched_setaffinity (0, sizeof set, &set);
+}
+
+//  The first run sets s_unix_us, the reference of every figure's unix=.
+//  parent_cpu and child_cpu pin the two processes for this run (-1: not)
 static void
-s_bench_raw_unix (const char *name)
+s_bench_raw_unix (const char *name, int parent_cpu, int child_cpu)
 {
     s_progress (name);
+    cpu_set_t allowed;
+    if (sched_getaffinity (0, sizeof allowed, &allowed) < 0 || s_pin (parent_cpu) < 0) {
+        s_report_errno (name, errno);
+        return;
+    }
     int pair [2];
     if (socketpair (AF_UNIX, SOCK_STREAM, 0, pair) < 0) {
         s_report_errno (name, errno);
@@ -689,7 +717,7 @@ s_bench_raw_unix (const char *name)
         s_raw_child_start ();
         close (pair [0]);
         char buffer [16];
-        for (int round = 0; round < RAW_WARMUP + RAW_ROUNDS; round++)
+        for (int round = 0; s_pin (child_cpu) == 0 && round < RAW_WARMUP + RAW_ROUNDS; round++)
             if (s_read_full (pair [1], buffer, sizeof buffer) < 0
             ||  s_write_full (pair [1], buffer, sizeof buffer) < 0)
                 break;
@@ -722,6 +750,7 @@ s_bench_raw_unix (const char *name)
         while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
             ;
     }
+    sched_setaffinity (0, sizeof allowed, &allowed);
     if (err)
         s_report_errno (name, err);
     else {
@@ -2270,7 +2299,7 @@ s_usage (FILE *stream)
         "usage: zproc-bench [--json] [--no-1m] [--pool] [--spawn] [--help]\n"
         "  --json    print the figures as one JSON object {\"name\": value, ...}\n"
         "  --no-1m   skip the 1,000,000-key load (load_1m_keys_s, rss_1m_keys_mb)\n"
-        "  --pool    only the pool figures (pool_*), after raw_unix_rt\n"
+        "  --pool    only the pool figures (pool_*), after the raw_unix_rt ones\n"
         "  --spawn   only the spawn figures (fork_exit_wait_100_ms, spawn100_ms,\n"
         "            start_all100_ms, shutdown100_ms) and ctx_new_destroy_ms\n"
         "  --help    this text\n"
@@ -2307,7 +2336,10 @@ main (int argc, char *argv [])
     }
     //  The raw references first, before CZMQ starts any thread; the
     //  socketpair first of all, as every later figure is divided by it
-    s_bench_raw_unix ("raw_unix_rt");
+    s_bench_raw_unix ("raw_unix_rt", -1, -1);
+    s_bench_raw_unix ("raw_unix_rt_one_cpu", 0, 0);
+    if (sysconf (_SC_NPROCESSORS_ONLN) > 1)
+        s_bench_raw_unix ("raw_unix_rt_two_cpus", 0, 1);
     if (pool_only || spawn_only) {
         if (spawn_only) {
             s_bench_spawn ();
@@ -2330,7 +2362,7 @@ main (int argc, char *argv [])
     s_bench_pool ();
     if (load)
         s_bench_load ();
-    s_bench_raw_unix ("raw_unix_rt_end");
+    s_bench_raw_unix ("raw_unix_rt_end", -1, -1);
     if (s_json)
         s_json_print ();
     s_figures_destroy ();
