@@ -77,6 +77,7 @@ struct _zp_ctx_t {
     zp_feed_t *answers;         //  From the registry to the store
     char *events_endpoint;      //  inproc endpoint of the reaper's events
     char *sys;                  //  inproc endpoint of the store's own writes
+    uint64_t sys_sent;          //  How many we and the reaper sent there
     zactor_t *store;            //  The store actor
     zactor_t *watchers;         //  The watcher registry actor
     zactor_t *reaper;           //  The reaper actor
@@ -430,8 +431,8 @@ static int
 s_ctx_start (zp_ctx_t *self, int state_lane, int reaper_lane)
 {
     zp_reaper_args_t reaper_args = {
-        self->events_endpoint, self->sys, self->endpoint, self->dir, self->keys, self,
-        reaper_lane
+        self->events_endpoint, self->sys, self->sys? &self->sys_sent: NULL, self->endpoint,
+        self->dir, self->keys, self, reaper_lane
     };
     self->reaper = s_actor_start (zp_reaper_actor, &reaper_args);
     self->events = self->reaper? zp__sock_new (ZMQ_PAIR): NULL;
@@ -509,7 +510,7 @@ zp_ctx_new (void)
     zp__lane_fd_mark (adopt [0], true);
     zp__lane_fd_mark (adopt [1], true);
     zp_store_args_t store_args = {
-        self->endpoint, self->feed, self->answers, self->sys,
+        self->endpoint, self->feed, self->answers, self->sys, &self->sys_sent,
         self->keys? self->keys->store: NULL, self->shared, adopt [0]
     };
     zp_watchers_args_t watchers_args = { self->feed, self->answers };
@@ -802,7 +803,7 @@ zp__ctx_publish (zp_ctx_t *self, const char *key, const char *value)
             return;
         }
     }
-    zsock_send (self->notices, "ss", key, value);
+    zp__store_notice (self->notices, &self->sys_sent, key, value);
 }
 
 int

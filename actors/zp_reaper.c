@@ -42,6 +42,7 @@ typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     zsock_t *events;            //  Exit events to the context
     zsock_t *sys;               //  Notices to the store ($proc/...)
+    uint64_t *sys_sent;         //  Counted there (zp__store_notice)
     zmq_pollitem_t *items;      //  What s_wait polls: the pipe, the pidfds
     size_t items_max;           //  Room in items
     bool terminated;            //  Did our owner ask us to quit?
@@ -114,7 +115,7 @@ s_publish (self_t *self, const char *name, const char *field, const char *value)
 {
     char *key = zsys_sprintf ("%s%s/%s", ZP_PROC_PREFIX, name, field);
     if (key && self->sys)
-        zsock_send (self->sys, "ss", key, value);
+        zp__store_notice (self->sys, self->sys_sent, key, value);
     else
     if (key && self->state)
         zp__state_notice (self->state, key, value);
@@ -163,6 +164,7 @@ s_self_new (zsock_t *pipe, zp_reaper_args_t *args)
     self->dir = strdup (args->dir);
     self->keys = args->keys;
     self->ctx = args->ctx;
+    self->sys_sent = args->sys_sent;
     self->children = zlistx_new ();
     self->events = zp__sock_new (ZMQ_PAIR);
     self->sys = args->sys? zp__sock_new (ZMQ_PUSH): NULL;

@@ -46,7 +46,8 @@
 
 typedef struct {
     const char *events;         //  inproc endpoint to bind for exit events
-    const char *sys;            //  inproc endpoint of the store's own writes;
+    const char *sys;            //  inproc endpoint of the store's own writes,
+    uint64_t *sys_sent;         //  and their count (zp__store_notice); both
                                 //  NULL in a worker's own context, which
                                 //  publishes its notices through...
     const char *store;          //  ...a state handle to the store

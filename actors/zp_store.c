@@ -106,7 +106,7 @@ typedef struct {
 
 //  The zmq sockets the loop polls, by their index in self->fds and check,
 //  in the order it serves them: zproc's own writes before any client's
-//  request (s_handle_sys)
+//  request (s_handle_sys, s_take_own_writes)
 #define SOCKET_PIPE     0
 #define SOCKET_SYS      1
 #define SOCKET_ROUTER   2
@@ -156,6 +156,10 @@ typedef struct {
     zp_feed_t *feed;            //  To the watcher registry
     zp_feed_t *answers;         //  From the watcher registry
     zsock_t *sys;               //  zproc's own writes (reserved keys)
+    uint64_t *sys_sent;         //  How many of them were sent
+    uint64_t sys_taken;         //  How many we took
+    zmq_msg_t sys_frames [3];   //  The one being taken (a third frame: too many)
+    size_t sys_nframes;         //  Frames in it
     zsock_t *monitor;           //  The ROUTER's closed connections
     int adopt;                  //  Lane descriptors from the context (datagrams)
     peer_t **lanes;             //  Peers on a lane, polled with the sockets
@@ -236,6 +240,7 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->pipe = pipe;
     self->shared = args->shared;
     self->adopt = args->adopt;
+    self->sys_sent = args->sys_sent;
     struct rlimit limit;
     self->lanes_limit = getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
                       ? (size_t) limit.rlim_cur / 2: 4096;
@@ -344,6 +349,7 @@ s_self_destroy (self_t **self_p)
         free (self->log);
     }
     zp__frames_close (self->frames, &self->nframes);
+    zp__frames_close (self->sys_frames, &self->sys_nframes);
     free (self);
     *self_p = NULL;
 }
@@ -1488,6 +1494,64 @@ s_log_malformed (self_t *self, const char *why)
 
 
 //  --------------------------------------------------------------------------
+//  zproc's own writes: key and value, or key alone for a delete. Every one
+//  waiting is taken, not a batch. Only our own threads send them, each
+//  counted (zp__store_notice): a notice sent before a request (the reaper's
+//  "running", before zp_ctx_spawn returns and its caller reads the status)
+//  must be in before that request is served, and the poll that saw the
+//  request may be older than the notice, so every request looks at the
+//  count first (s_take_own_writes).
+
+void
+zp__store_notice (zsock_t *sys, uint64_t *sent, const char *key, const char *value)
+{
+    if (zsock_send (sys, "ss", key, value) == 0)
+        __atomic_add_fetch (sent, 1, __ATOMIC_RELEASE);
+}
+
+//  True when a zmq socket holds a message
+static bool
+s_zmq_ready (zsock_t *sock)
+{
+    return (zsock_events (sock) & ZMQ_POLLIN) != 0;
+}
+
+static void
+s_handle_sys (self_t *self)
+{
+    void *sys = zsock_resolve (self->sys);
+    char key [ZP_KEY_MAX + 1];
+    while (true) {
+        size_t count = zp__frames_recv (sys, self->sys_frames, 3, &self->sys_nframes);
+        if (count == 0)
+            break;
+        self->sys_taken++;
+        zmq_msg_t *frames = self->sys_frames;
+        size_t size = zmq_msg_size (&frames [0]);
+        if (count > 2 || !zp__key_valid ((const char *) zmq_msg_data (&frames [0]), size))
+            continue;           //  Our own threads send these: cannot happen
+        memcpy (key, zmq_msg_data (&frames [0]), size);
+        key [size] = 0;
+        if (count == 2)
+            s_apply (self, key, zmq_msg_data (&frames [1]), zmq_msg_size (&frames [1]), false);
+        else
+        if (zhashx_lookup (self->map, key))
+            s_apply (self, key, NULL, 0, true);
+    }
+}
+
+//  Take the writes sent before the request in hand: one memory read when
+//  there are none
+static void
+s_take_own_writes (self_t *self)
+{
+    uint64_t sent = __atomic_load_n (self->sys_sent, __ATOMIC_ACQUIRE);
+    if ((int64_t) (sent - self->sys_taken) > 0 && s_zmq_ready (self->sys))
+        s_handle_sys (self);
+}
+
+
+//  --------------------------------------------------------------------------
 //  A request from a peer, in frames (header first): decode, dispatch
 
 static void
@@ -1506,6 +1570,7 @@ s_handle_request (self_t *self, const void *identity, size_t identity_size, int 
         return;
     }
     peer->last_seen = zclock_mono ();
+    s_take_own_writes (self);
     if (status == ZP_STATUS_PROTOCOL)
         s_log_malformed (self, "bad frames or command");
     //  Over budget, a peer is told so (CANCEL and CREDIT, which free or take
@@ -1670,13 +1735,6 @@ s_poll (self_t *self, int timeout)
     return rc;
 }
 
-//  True when a zmq socket holds a message
-static bool
-s_zmq_ready (zsock_t *sock)
-{
-    return (zsock_events (sock) & ZMQ_POLLIN) != 0;
-}
-
 //  --------------------------------------------------------------------------
 //  How the registry ended parked requests (zp_feed.h): one request less
 //  waits on the key, for that peer; an ANSWER we send on to the peer.
@@ -1720,38 +1778,6 @@ s_handle_monitor (self_t *self)
         int64_t settle = zclock_mono () + PEER_SETTLE;
         if (self->next_sweep > settle)
             self->next_sweep = settle;
-    }
-}
-
-
-//  --------------------------------------------------------------------------
-//  zproc's own writes: key and value, or key alone for a delete. Every one
-//  waiting is taken, not a batch: a notice sent before a request (the
-//  reaper's "running", before zp_ctx_spawn returns and its caller reads the
-//  status) must be in before that request is served, so the loop takes
-//  them before it serves the lanes. Only our own threads send them.
-
-static void
-s_handle_sys (self_t *self)
-{
-    void *sys = zsock_resolve (self->sys);
-    char key [ZP_KEY_MAX + 1];
-    while (true) {
-        size_t count = s_recv_frames (self, sys);
-        if (count == 0)
-            break;
-        zp_part_t name = s_frame (self, 0);
-        if (count > 2 || !zp__key_valid ((const char *) name.data, name.size))
-            continue;           //  Our own threads send these: cannot happen
-        memcpy (key, name.data, name.size);
-        key [name.size] = 0;
-        if (count == 2) {
-            zp_part_t value = s_frame (self, 1);
-            s_apply (self, key, value.data, value.size, false);
-        }
-        else
-        if (zhashx_lookup (self->map, key))
-            s_apply (self, key, NULL, 0, true);
     }
 }
 
@@ -1835,8 +1861,8 @@ zp_store_actor (zsock_t *pipe, void *args)
         //  SIGINT is for the owner to act on (EINTR): the store serves on
         int rc = s_poll (self, wait > 0? (int) wait: 0);
         if (rc > 0) {
-            //  zproc's own writes first (s_handle_sys): those sent before
-            //  a lane's request made their socket readable before it
+            //  zproc's own writes first (s_handle_sys); a request still
+            //  looks for those sent after this poll (s_take_own_writes)
             if (self->fds [SOCKET_SYS].revents && s_zmq_ready (self->sys))
                 s_handle_sys (self);
             //  Lanes from the last one down: closing one moves the last

@@ -7,7 +7,10 @@
     &rc), 0 or an errno. Commands on the pipe:
         BIND endpoint   -> "si": the endpoint bound (or ""), 0 or errno
     On args->sys (PULL) it takes zproc's own writes, which may use the
-    reserved keys ("$..."): key, value to set; key alone to delete.
+    reserved keys ("$..."): key, value to set; key alone to delete. Their
+    senders count them in *args->sys_sent (zp__store_notice), which the
+    store reads before it serves any request: a request never overtakes a
+    write sent before it, although the two come on different sockets.
         $TERM           stop, after forwarding the registry's last replies
     =========================================================================
 */
@@ -33,6 +36,7 @@ typedef struct {
     zp_feed_t *feed;            //  To the registry (outlives the actor)
     zp_feed_t *answers;         //  From the registry (outlives the actor)
     const char *sys;            //  inproc endpoint for zproc's own writes
+    uint64_t *sys_sent;         //  How many were sent to it (outlives the actor)
     zcert_t *cert;              //  Server certificate when CURVE is on, else NULL
     zp_shared_t *shared;        //  Where to publish the last seq, or NULL
     int adopt;                  //  Datagrams of lane descriptors to serve (owned)
@@ -40,5 +44,12 @@ typedef struct {
 
 void
     zp_store_actor (zsock_t *pipe, void *args);
+
+//  Send one of zproc's own writes (key = value) on sys, a PUSH socket
+//  connected to the store's sys endpoint, and count it in *sent, the
+//  counter the store was given (args->sys_sent). Any thread may call it,
+//  each with its own socket.
+void
+    zp__store_notice (zsock_t *sys, uint64_t *sent, const char *key, const char *value);
 
 #endif
