@@ -39,6 +39,7 @@ struct _zp_state_t {
     zsock_t *dealer;            //  Request socket to the store; NULL on a view or lane
     zsock_t *monitor;           //  Events of the dealer's connection
     bool connected;             //  Is the dealer's connection up, as far as we know?
+    bool refused;               //  Did the store refuse our keys at the last handshake?
     char *endpoint;             //  The store's endpoint
     char *server_key;           //  The store's CURVE public key, or NULL
     zcert_t *cert;              //  Our CURVE certificate, or NULL
@@ -168,7 +169,9 @@ s_check_write (zp_state_t *self, const char *key)
 //  gives up withdraws its parked request.
 
 //  Take the monitor's news: the connection's state, and the errno a call
-//  waiting on it fails with (EACCES: refused, ENOTCONN: lost), else 0
+//  waiting on it fails with (EACCES: refused, ENOTCONN: lost), else 0. A
+//  refusal is kept: libzmq does not try again after one, so it may be the
+//  only news a call ever gets, and it can come before the call looks
 static int
 s_monitor_news (zp_state_t *self, bool wait)
 {
@@ -176,6 +179,7 @@ s_monitor_news (zp_state_t *self, bool wait)
     while (wait || zsock_events (self->monitor) & ZMQ_POLLIN) {
         int event = zp__monitor_event (self->monitor);
         self->connected = event == 0? true: event == EACCES? self->connected: false;
+        self->refused = event == EACCES? true: event == 0? false: self->refused;
         //  A refusal ends in a lost connection too: the refusal is the news
         if (news != EACCES && event)
             news = event;
@@ -251,6 +255,8 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
     //  the store's death itself: end of stream)
     if (!self->lane) {
         s_monitor_news (self, false);
+        if (self->refused)
+            return zp__fail (EACCES, -1);
         if (watcher && !self->connected)
             return zp__fail (ENOTCONN, -1);
     }
