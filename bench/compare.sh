@@ -12,7 +12,9 @@
 #    against Python's multiprocessing.Pool.map with as many workers
 #  zproc's figures come from bench/zproc-bench --json --no-1m; Redis runs on a
 #  unix socket in a temporary directory, driven by redis-benchmark and by
-#  bench/redis-ref.c (built here with gcc and libhiredis); Python's come
+#  bench/redis-ref.c (built here with gcc and libhiredis: GET and SET round
+#  trips timed one by one, since redis-benchmark's median comes in 8 us
+#  steps; INCR from 8 processes; the wake-up); Python's come
 #  from a script run here. What is missing is installed with apt-get.
 #
 #  zproc's incr_ops_8 is 8 forked worker processes, each doing one blocking
@@ -302,11 +304,16 @@ else:
 EOF
 }
 
-say "redis: GET, SET round trips (redis-benchmark -c 1 -P 1 -n $REDIS_RT_COUNT)"
+say "redis: GET, SET round trips (redis-ref rt, one hiredis connection, $REDIS_RT_COUNT each)"
+redis_rt=$("$tmp/redis-ref" rt "$sock" "$REDIS_RT_COUNT") || redis_rt=""
+#  "GET SET", us; nothing when the run failed
+redis_get=${redis_rt% *}
+redis_set=${redis_rt#* }
+say "redis: GET, SET p50 of redis-benchmark -c 1 -P 1 -n $REDIS_RT_COUNT, for the notes"
 redis-benchmark -s "$sock" -t set,get -c 1 -P 1 -n "$REDIS_RT_COUNT" -d 16 --csv \
     >"$tmp/getset.csv"
-redis_get=$(csv_figure "$tmp/getset.csv" GET us)
-redis_set=$(csv_figure "$tmp/getset.csv" SET us)
+benchmark_get=$(csv_figure "$tmp/getset.csv" GET us)
+benchmark_set=$(csv_figure "$tmp/getset.csv" SET us)
 
 say "redis: INCR on one key, 8 clients (redis-benchmark -c 8 -n $REDIS_INCR_COUNT)"
 redis-cli -s "$sock" del counter >/dev/null
@@ -475,7 +482,8 @@ python3 "$tmp/manager.py" >"$tmp/python.json" || say "the Python run failed: its
 python3 - "$tmp/zproc.json" "$tmp/python.json" \
     "$redis_get" "$redis_set" "$redis_incr" "$redis_exact" "$redis_wake" \
     "$redis_incr_procs" "$redis_procs_exact" \
-    "$redis_version" "$REDIS_INCR_COUNT" "$INCR_PROCS" "$INCR_EACH" <<'EOF'
+    "$redis_version" "$REDIS_INCR_COUNT" "$INCR_PROCS" "$INCR_EACH" \
+    "$benchmark_get" "$benchmark_set" <<'EOF'
 import json, sys
 
 def load(path):
@@ -495,6 +503,7 @@ zproc, python = load(sys.argv[1]), load(sys.argv[2])
 redis = dict(zip(("get", "set", "incr", "incr_exact", "wake", "incr_procs", "procs_exact"),
                  map(number, sys.argv[3:10])))
 redis_version, redis_count, incr_procs, incr_each = sys.argv[10:14]
+benchmark_get, benchmark_set = (number(text) for text in sys.argv[14:16])
 #  Exact when every Redis run that counted counted right
 counted = [exact for exact in (redis["incr_exact"], redis["procs_exact"]) if exact is not None]
 redis_exact = min(counted) if counted else None
@@ -563,8 +572,11 @@ zproc: bench/zproc-bench --json --no-1m: get_rt, set_rt (medians, one worker),
   unchanged key through zp_state_replicate: no round trip; against a GET),
   txn_incr_ops_8 (8 workers committing zp_txn batches of 16 incr on one key,
   counted per incr; against 8 clients' unpipelined INCR).
-redis %s on a unix socket: redis-benchmark -c 1 -P 1 median latency (GET, SET,
-  16-byte value); INCR on one key by 8 unpipelined clients, twice:
+redis %s on a unix socket: GET and SET (16-byte value) are bench/redis-ref.c
+  rt, one blocking hiredis connection, each round trip timed on its own, the
+  medians, as zproc-bench times its own (redis-benchmark -c 1 -P 1 in the same
+  run: p50 GET %s, SET %s us, from a histogram that counts in 8 us steps at
+  such latencies); INCR on one key by 8 unpipelined clients, twice:
   redis-benchmark -c 8 -P 1, %s in all, is one process driving 8 connections
   from one event loop (its client side wakes once for many replies: not like
   for like); 8 client processes is bench/redis-ref.c incr, %s forked
@@ -578,7 +590,8 @@ python-manager: a Manager().dict() proxy used from child processes (medians);
   incr is a read-modify-write under a Manager().Lock() by 8 processes x %s.
   A Manager has no change notification: its wake-up is a Manager().Condition()
   notify/wait ping-pong / 2 (each turn also reads and writes the dict).""" % (
-    "%.1f" % unix_us if unix_us else "n/a", redis_version, redis_count, incr_procs, incr_each,
+    "%.1f" % unix_us if unix_us else "n/a", redis_version,
+    cell(benchmark_get, False), cell(benchmark_set, False), redis_count, incr_procs, incr_each,
     python.get("incr_each", "n")))
 EOF
 fi     #  pool_only

@@ -1,6 +1,14 @@
 /*  =========================================================================
     redis-ref - Redis' side of bench/compare.sh where redis-benchmark has none
 
+    rt: GET and SET round trips of one blocking connection, each timed on
+    its own and the medians printed, as zproc-bench's get_rt and set_rt
+    (16-byte value). redis-benchmark reports its median from a latency
+    histogram that counts in steps of 8 us below a few ms (its lowest
+    value is 10 us, with two significant digits): "0.063" ms stands for
+    anything from 56 to 63 us, too coarse a reference for a round trip of
+    20 to 70 us.
+
     watch: Redis' watch wake-up, measured as zproc-bench's wake_rt. A
     ping-pong over keyspace notifications (notify-keyspace-events K$): the
     leader sets "ping" and waits for the notice that "pong" changed; the
@@ -20,9 +28,11 @@
     and one event loop, every INCR here wakes a client process.
 
     Built by bench/compare.sh: gcc -O2 -o redis-ref redis-ref.c -lhiredis
-    Usage: redis-ref watch SOCKET [ROUNDS [WARMUP]]
+    Usage: redis-ref rt SOCKET [ROUNDS [WARMUP]]
+           redis-ref watch SOCKET [ROUNDS [WARMUP]]
            redis-ref incr SOCKET [CLIENTS [COUNT]]
-    watch prints the wake-up latency in microseconds; incr prints INCR/s and
+    rt prints the GET and the SET round trip in microseconds; watch prints
+    the wake-up latency in microseconds; incr prints INCR/s and
     1 or 0: whether the key ended at CLIENTS x COUNT. Exit status 1 on
     failure (a wrong count is a result, not a failure).
     =========================================================================
@@ -115,6 +125,38 @@ s_reap (pid_t pid)
     while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED (status) && WEXITSTATUS (status) == 0? 0: -1;
+}
+
+
+//  --------------------------------------------------------------------------
+//  rt
+
+#define RT_KEY      "redis-ref:rt"
+#define RT_VALUE    "0123456789abcdef"
+
+//  Prints the median GET and SET round trips in us; 0 or -1
+static int
+s_rt (const char *path, int rounds, int warmup)
+{
+    uint64_t *samples = (uint64_t *) malloc (rounds * sizeof (uint64_t));
+    redisContext *redis = samples? s_connect (path): NULL;
+    int rc = redis? s_command (redis, "SET %s %s", RT_KEY, RT_VALUE): -1;
+    const char *commands [2] = { "GET %s", "SET %s %s" };
+    double medians [2];
+    for (int which = 0; rc == 0 && which < 2; which++) {
+        for (int round = 0; rc == 0 && round < warmup + rounds; round++) {
+            uint64_t start = s_now_ns ();
+            rc = s_command (redis, commands [which], RT_KEY, RT_VALUE);
+            if (round >= warmup)
+                samples [round - warmup] = s_now_ns () - start;
+        }
+        medians [which] = s_median_ns (samples, (size_t) rounds) / 1000.0;
+    }
+    if (rc == 0)
+        printf ("%.2f %.2f\n", medians [0], medians [1]);
+    redisFree (redis);
+    free (samples);
+    return rc;
 }
 
 
@@ -216,10 +258,7 @@ s_watch (const char *path, int rounds, int warmup)
     if (s_reap (pid) < 0)
         rc = -1;
     if (rc == 0) {
-        qsort (samples, rounds, sizeof (uint64_t), s_compare_u64);
-        uint64_t median = rounds % 2? samples [rounds / 2]
-                        : (samples [rounds / 2 - 1] + samples [rounds / 2]) / 2;
-        printf ("%.2f\n", median / 2000.0);
+        printf ("%.2f\n", s_median_ns (samples, (size_t) rounds) / 2000.0);
     }
     redisFree (sub);
     redisFree (redis);
@@ -339,23 +378,25 @@ s_incr (const char *path, int clients, int count)
 int
 main (int argc, char *argv [])
 {
-    const char *usage = "usage: redis-ref watch SOCKET [ROUNDS [WARMUP]]\n"
+    const char *usage = "usage: redis-ref rt SOCKET [ROUNDS [WARMUP]]\n"
+                        "       redis-ref watch SOCKET [ROUNDS [WARMUP]]\n"
                         "       redis-ref incr SOCKET [CLIENTS [COUNT]]\n";
     if (argc == 2 && strcmp (argv [1], "--help") == 0) {
         fputs (usage, stdout);
         return 0;
     }
+    bool rt = argc > 1 && strcmp (argv [1], "rt") == 0;
     bool watch = argc > 1 && strcmp (argv [1], "watch") == 0;
     bool incr = argc > 1 && strcmp (argv [1], "incr") == 0;
-    if ((!watch && !incr) || argc < 3 || argc > 5) {
+    if ((!rt && !watch && !incr) || argc < 3 || argc > 5) {
         fputs (usage, stderr);
         return 2;
     }
     const char *path = argv [2];
-    //  watch: ROUNDS, WARMUP; incr: CLIENTS, COUNT
-    int first = argc > 3? atoi (argv [3]): watch? 5000: 8;
-    int second = argc > 4? atoi (argv [4]): watch? 500: 5000;
-    if (watch && (first < 1 || second < 0)) {
+    //  rt, watch: ROUNDS, WARMUP; incr: CLIENTS, COUNT
+    int first = argc > 3? atoi (argv [3]): rt? 20000: watch? 5000: 8;
+    int second = argc > 4? atoi (argv [4]): rt? 1000: watch? 500: 5000;
+    if (!incr && (first < 1 || second < 0)) {
         fprintf (stderr, "redis-ref: bad ROUNDS or WARMUP\n");
         return 2;
     }
@@ -363,6 +404,7 @@ main (int argc, char *argv [])
         fprintf (stderr, "redis-ref: CLIENTS must be 1 to %d, COUNT at least 1\n", MAX_CLIENTS);
         return 2;
     }
-    int rc = watch? s_watch (path, first, second): s_incr (path, first, second);
+    int rc = rt? s_rt (path, first, second)
+           : watch? s_watch (path, first, second): s_incr (path, first, second);
     return rc == 0? 0: 1;
 }

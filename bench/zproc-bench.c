@@ -252,15 +252,6 @@ s_figures_destroy (void)
 //  --------------------------------------------------------------------------
 //  Time (the clock and the order of samples: bench-time.h)
 
-//  The median of count samples, in ns; sorts them
-static uint64_t
-s_median_ns (uint64_t *samples, size_t count)
-{
-    qsort (samples, count, sizeof (uint64_t), s_compare_u64);
-    return count % 2? samples [count / 2]
-                    : (samples [count / 2 - 1] + samples [count / 2]) / 2;
-}
-
 static double
 s_us (uint64_t ns)
 {
