@@ -1494,9 +1494,8 @@ s_log_malformed (self_t *self, const char *why)
 
 
 //  --------------------------------------------------------------------------
-//  zproc's own writes: key and value, or key alone for a delete. Every one
-//  waiting is taken, not a batch. Only our own threads send them, each
-//  counted (zp__store_notice): a notice sent before a request (the reaper's
+//  zproc's own writes: key and value, or key alone for a delete. Only our
+//  own threads send them, each counted (zp__store_notice): a notice sent before a request (the reaper's
 //  "running", before zp_ctx_spawn returns and its caller reads the status)
 //  must be in before that request is served, and the poll that saw the
 //  request may be older than the notice, so every request looks at the
@@ -1861,12 +1860,10 @@ zp_store_actor (zsock_t *pipe, void *args)
         //  SIGINT is for the owner to act on (EINTR): the store serves on
         int rc = s_poll (self, wait > 0? (int) wait: 0);
         if (rc > 0) {
-            //  zproc's own writes first (s_handle_sys); a request still
-            //  looks for those sent after this poll (s_take_own_writes)
-            if (self->fds [SOCKET_SYS].revents && s_zmq_ready (self->sys))
-                s_handle_sys (self);
             //  Lanes from the last one down: closing one moves the last
-            //  lane into its place, which was handled already
+            //  lane into its place, which was handled already. A request
+            //  takes zproc's own writes sent before it first
+            //  (s_take_own_writes)
             for (size_t index = self->nlanes; index-- > 0;) {
                 short revents = self->fds [FD_LANES + index].revents;
                 peer_t *peer = self->lanes [index];
