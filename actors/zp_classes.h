@@ -45,8 +45,8 @@ typedef struct {
 #include "zp_change.h"
 #include "zp_lane.h"
 #include "zp_feed.h"
-#include "zp_store.h"
 #include "zp_watchers.h"
+#include "zp_store.h"
 #include "zp_reaper.h"
 
 //  Set errno and return the value: `return zp__fail (EINVAL, -1);`

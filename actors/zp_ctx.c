@@ -79,7 +79,8 @@ struct _zp_ctx_t {
     char *sys;                  //  inproc endpoint of the store's own writes
     uint64_t sys_sent;          //  How many we and the reaper sent there
     zactor_t *store;            //  The store actor
-    zactor_t *watchers;         //  The watcher registry actor
+    zp_watchers_t *registry;    //  Parked watcher requests
+    zactor_t *watchers;         //  The watcher registry's actor
     zactor_t *reaper;           //  The reaper actor
     zsock_t *events;            //  Worker exits, from the reaper
     zp_state_t *state;          //  The parent's own state handle
@@ -485,7 +486,9 @@ zp_ctx_new (void)
     self->feed = zp__feed_new ();
     self->answers = zp__feed_new ();
     self->sys = zp__inproc_endpoint ("sys");
-    if (!self->endpoint || !self->feed || !self->answers || !self->sys)
+    self->registry = self->feed && self->answers?
+        zp__watchers_new (self->feed, self->answers): NULL;
+    if (!self->endpoint || !self->registry || !self->sys)
         goto failed;
     const char *curve = getenv ("ZPROC_CURVE");
     if (curve && streq (curve, "1")) {
@@ -510,14 +513,13 @@ zp_ctx_new (void)
     zp__lane_fd_mark (adopt [0], true);
     zp__lane_fd_mark (adopt [1], true);
     zp_store_args_t store_args = {
-        self->endpoint, self->feed, self->answers, self->sys, &self->sys_sent,
+        self->endpoint, self->feed, self->answers, self->registry, self->sys, &self->sys_sent,
         self->keys? self->keys->store: NULL, self->shared, adopt [0]
     };
-    zp_watchers_args_t watchers_args = { self->feed, self->answers };
     self->store = s_actor_start (zp_store_actor, &store_args);
     if (!self->store)
         goto failed;
-    self->watchers = s_actor_start (zp_watchers_actor, &watchers_args);
+    self->watchers = s_actor_start (zp_watchers_actor, self->registry);
     if (!self->watchers || s_ctx_start (self, -1, -1) < 0)
         goto failed;
     self->main = zp__worker_new ("main", self->dir, self->endpoint, self->keys, -1,
@@ -620,6 +622,7 @@ zp_ctx_destroy (zp_ctx_t **self_p)
     zactor_destroy (&self->watchers);
     zactor_destroy (&self->store);
     //  After both: what one sent and the other did not take goes with them
+    zp__watchers_destroy (&self->registry);
     zp__feed_destroy (&self->feed);
     zp__feed_destroy (&self->answers);
     zp__lane_fd_close (self->adopt);

@@ -25,7 +25,8 @@ struct _zp_feed_t {
     zp_feed_item_t *tail;       //  Newest item
     int signal;                 //  eventfd: non-zero while items may wait
     bool signalled;             //  A signal is due or sent since the last take
-    bool signal_due;            //  Writer's: write the signal at the next flush
+    bool signal_due;            //  Write the signal at the next flush (atomic:
+                                //  any thread may flush)
 };
 
 
@@ -119,12 +120,11 @@ zp__feed_push (zp_feed_t *self, zp_feed_item_t **item_p)
     else
         __atomic_store_n (&self->head, item, __ATOMIC_RELEASE);
     self->tail = item;
-    bool signal = item->wakes && !self->signalled;
-    if (signal)
+    if (item->wakes && !self->signalled) {
         self->signalled = true;
+        __atomic_store_n (&self->signal_due, true, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock (&self->lock);
-    if (signal)
-        self->signal_due = true;
 }
 
 void
@@ -133,9 +133,9 @@ zp__feed_flush (zp_feed_t *self)
     //  An eventfd write fails only when its counter would overflow, which
     //  one write per take cannot reach
     uint64_t one = 1;
-    if (self->signal_due && write (self->signal, &one, sizeof one) < 0)
+    if (__atomic_exchange_n (&self->signal_due, false, __ATOMIC_RELAXED)
+    &&  write (self->signal, &one, sizeof one) < 0)
         zsys_error ("zproc feed: cannot signal its reader: %s", strerror (errno));
-    self->signal_due = false;
 }
 
 int
@@ -161,6 +161,9 @@ zp__feed_take (zp_feed_t *self, bool signalled)
     __atomic_store_n (&self->head, NULL, __ATOMIC_RELAXED);
     self->tail = NULL;
     self->signalled = false;
+    //  What was taken needs no signal any more (a writer that took its own
+    //  items, zp__watchers_serve, has nothing to wake the reader for)
+    __atomic_store_n (&self->signal_due, false, __ATOMIC_RELAXED);
     pthread_mutex_unlock (&self->lock);
     return items;
 }

@@ -8,8 +8,9 @@
     eventfd, not a libzmq inproc pipe: an item reaches a sleeping thread
     with one write on the sender's side and one read on the receiver's (an
     inproc message costs about twice the thread wake-up here, see
-    doc/PERFORMANCE.md). One thread pushes, one takes; the writer never
-    blocks.
+    doc/PERFORMANCE.md). One thread pushes at a time, one takes at a time
+    (the store's feed is taken by whichever thread serves the registry,
+    under its lock, zp_watchers.h); the writer never blocks.
     =========================================================================
 */
 
@@ -73,7 +74,8 @@ void
     zp__feed_push (zp_feed_t *self, zp_feed_item_t **item_p);
 
 //  Wake the reader if items came since it last took them: once until it
-//  takes them, however many pushes and flushes come meanwhile
+//  takes them, however many pushes and flushes come meanwhile; none for
+//  items taken already. Any thread may flush.
 void
     zp__feed_flush (zp_feed_t *self);
 

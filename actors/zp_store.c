@@ -88,6 +88,12 @@
 //  How often streams held back by their peer's budget are tried again
 #define STREAM_RETRY    50
 
+//  A change that may wake this many parked requests at most is served to
+//  the registry in our thread (zp__watchers_serve); one that may wake more
+//  is left to the registry's thread, so that the setter's reply does not
+//  wait for a herd of wake-ups
+#define SERVE_WAITERS   16
+
 //  Bytes a ROUTER peer's replies pin in libzmq's queues: charged when a
 //  reply is queued, given back by libzmq's I/O thread when the reply
 //  leaves (written out, or dropped with its connection). The replies in
@@ -155,6 +161,7 @@ typedef struct {
     zsock_t *router;            //  Client requests
     zp_feed_t *feed;            //  To the watcher registry
     zp_feed_t *answers;         //  From the watcher registry
+    zp_watchers_t *watchers;    //  The registry, which we serve changes to
     zsock_t *sys;               //  zproc's own writes (reserved keys)
     uint64_t *sys_sent;         //  How many of them were sent
     uint64_t sys_taken;         //  How many we took
@@ -257,6 +264,7 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->watched = zhashx_new ();
     self->router = zp__sock_new (ZMQ_ROUTER);
     self->feed = args->feed;
+    self->watchers = args->watchers;
     self->answers = args->answers;
     self->sys = zp__sock_new (ZMQ_PULL);
     self->monitor = zp__sock_new (ZMQ_PAIR);
@@ -746,15 +754,18 @@ s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
     }
     //  Only a key with requests parked on it is news to the registry; it
     //  takes over our reference
-    zp_feed_item_t *item = watched && zhashx_lookup (self->watched, change->key)
-                         ? zp__feed_item_new (ZP_FEED_CHANGE, NULL, NULL): NULL;
+    uintptr_t parked = watched? (uintptr_t) zhashx_lookup (self->watched, change->key): 0;
+    zp_feed_item_t *item = parked? zp__feed_item_new (ZP_FEED_CHANGE, NULL, NULL): NULL;
     if (item) {
         item->change = change;
         zp__feed_push (self->feed, &item);
         //  At once: the waiter's wake-up starts before the setter's reply
-        //  goes out (the feed signals once until the registry takes what
-        //  came, so a batch seldom wakes it more than once)
-        zp__feed_flush (self->feed);
+        //  goes out. In our thread when the registry's is not at work: the
+        //  wake-up then crosses no thread between us and the waiter; else
+        //  signalled to it (once until it takes what came, so a batch
+        //  seldom wakes it more than once)
+        if (parked > SERVE_WAITERS || !zp__watchers_serve (self->watchers))
+            zp__feed_flush (self->feed);
     }
     else
         zp__change_unref (&change);

@@ -35,6 +35,7 @@ typedef struct {
     const char *endpoint;       //  ipc endpoint to bind the store on
     zp_feed_t *feed;            //  To the registry (outlives the actor)
     zp_feed_t *answers;         //  From the registry (outlives the actor)
+    zp_watchers_t *watchers;    //  The registry, served from feed (outlives the actor)
     const char *sys;            //  inproc endpoint for zproc's own writes
     uint64_t *sys_sent;         //  How many were sent to it (outlives the actor)
     zcert_t *cert;              //  Server certificate when CURVE is on, else NULL

@@ -1,18 +1,21 @@
 /*  =========================================================================
-    zp_watchers - the watcher registry actor
+    zp_watchers - the watcher registry and its actor
 
     Parked requests are indexed twice: by key, so a change wakes exactly the
     requests on its key, and by (client, request id), so a client that gave
     up (timeout) can withdraw its request in O(1). A request that came on a
-    direct lane is answered on that lane, here: a wake-up crosses the setter,
-    the store, this thread and the waiter, no more (the store hears of it
-    afterwards, for its accounts). Other replies go back on the answers
-    feed to the store, which owns the ROUTER socket the client talks to.
+    direct lane is answered on that lane by whichever thread serves the
+    change: the store's own, most often (zp__watchers_serve), so a wake-up
+    crosses the setter, the store and the waiter, no more (the store hears
+    of it afterwards, for its accounts). Other replies go back on the
+    answers feed to the store, which owns the ROUTER socket the client
+    talks to.
     =========================================================================
 */
 
 #include "zp_classes.h"
 #include <poll.h>
+#include <pthread.h>
 
 //  While shutting down, the feed is looked at this often (msecs) for
 //  requests to park, which are answered EINTR at once
@@ -26,14 +29,19 @@ typedef struct {
     void *handle;               //  Its place in that queue
 } waiter_t;
 
-typedef struct {
-    zsock_t *pipe;              //  Actor command pipe
+struct _zp_watchers_t {
+    pthread_mutex_t lock;       //  Held by the thread serving: all below
     zp_feed_t *feed;            //  From the store: changes, parks, withdrawals
     zp_feed_t *answers;         //  To the store: how parked requests ended
-    bool terminated;            //  Did our owner ask us to quit?
     bool shutting_down;         //  Answer every request with EINTR
     zhashx_t *by_key;           //  key -> zlistx_t of waiter_t (owns them)
     zhashx_t *by_request;       //  "identity:request-id" -> waiter_t
+};
+
+typedef struct {
+    zsock_t *pipe;              //  Actor command pipe
+    zp_watchers_t *registry;    //  What we serve (not ours)
+    bool terminated;            //  Did our owner ask us to quit?
 } self_t;
 
 
@@ -62,38 +70,36 @@ s_queue_destroy (zlistx_t **queue_p)
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
 
-static void
-s_self_destroy (self_t **self_p)
+zp_watchers_t *
+zp__watchers_new (zp_feed_t *feed, zp_feed_t *answers)
 {
-    self_t *self = *self_p;
+    zp_watchers_t *self = (zp_watchers_t *) zmalloc (sizeof (zp_watchers_t));
+    if (!self)
+        return zp__fail (ENOMEM, NULL);
+    pthread_mutex_init (&self->lock, NULL);
+    self->feed = feed;
+    self->answers = answers;
+    self->by_key = zhashx_new ();
+    self->by_request = zhashx_new ();
+    if (!self->by_key || !self->by_request) {
+        zp__watchers_destroy (&self);
+        return zp__fail (ENOMEM, NULL);
+    }
+    zhashx_set_destructor (self->by_key, (czmq_destructor *) s_queue_destroy);
+    return self;
+}
+
+void
+zp__watchers_destroy (zp_watchers_t **self_p)
+{
+    zp_watchers_t *self = *self_p;
     if (!self)
         return;
     zhashx_destroy (&self->by_request);
     zhashx_destroy (&self->by_key);
+    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
-}
-
-static self_t *
-s_self_new (zsock_t *pipe, zp_watchers_args_t *args)
-{
-    self_t *self = (self_t *) zmalloc (sizeof (self_t));
-    if (!self)
-        return NULL;
-    self->pipe = pipe;
-    self->feed = args->feed;
-    self->answers = args->answers;
-    self->by_key = zhashx_new ();
-    self->by_request = zhashx_new ();
-    if (!self->by_key || !self->by_request)
-        goto failed;
-    zhashx_set_destructor (self->by_key, (czmq_destructor *) s_queue_destroy);
-    return self;
-
-failed:;
-    int saved = errno? errno: ENOMEM;
-    s_self_destroy (&self);
-    return zp__fail (saved, NULL);
 }
 
 
@@ -101,7 +107,7 @@ failed:;
 //  Forget a waiter: out of both indexes; its queue goes with its last one
 
 static void
-s_waiter_remove (self_t *self, waiter_t *waiter)
+s_waiter_remove (zp_watchers_t *self, waiter_t *waiter)
 {
     zhashx_delete (self->by_request, waiter->index_key);
     zlistx_t *queue = waiter->queue;
@@ -119,7 +125,7 @@ s_waiter_remove (self_t *self, waiter_t *waiter)
 //  the store must hear of it soon
 
 static void
-s_end (self_t *self, waiter_t *waiter, zp_feed_kind_t kind, const zp_header_t *header,
+s_end (zp_watchers_t *self, waiter_t *waiter, zp_feed_kind_t kind, const zp_header_t *header,
        const zp_part_t *value, bool wakes)
 {
     zp_feed_item_t *item = zp__feed_item_new (kind, waiter->park->identity, waiter->park->key);
@@ -141,7 +147,7 @@ s_end (self_t *self, waiter_t *waiter, zp_feed_kind_t kind, const zp_header_t *h
 //  Answer a waiter: on its lane, then ANSWERED to the store; or ANSWER with
 //  the reply, which the store sends on
 static void
-s_wake (self_t *self, waiter_t *waiter, int status, zp_change_t *change)
+s_wake (zp_watchers_t *self, waiter_t *waiter, int status, zp_change_t *change)
 {
     zp_feed_item_t *park = waiter->park;
     zp_header_t header = park->header;
@@ -187,7 +193,7 @@ s_satisfied (waiter_t *waiter, zp_change_t *change)
 }
 
 static void
-s_handle_change (self_t *self, zp_change_t *change)
+s_handle_change (zp_watchers_t *self, zp_change_t *change)
 {
     zlistx_t *queue = (zlistx_t *) zhashx_lookup (self->by_key, change->key);
     if (queue) {
@@ -222,7 +228,7 @@ s_index_key (const byte *identity, uint32_t request_id)
 }
 
 static void
-s_handle_park (self_t *self, zp_feed_item_t **item_p)
+s_handle_park (zp_watchers_t *self, zp_feed_item_t **item_p)
 {
     zp_feed_item_t *park = *item_p;
     waiter_t *waiter = (waiter_t *) zmalloc (sizeof (waiter_t));
@@ -262,7 +268,7 @@ s_handle_park (self_t *self, zp_feed_item_t **item_p)
 //  A client gave up
 
 static void
-s_handle_withdraw (self_t *self, zp_feed_item_t *item)
+s_handle_withdraw (zp_watchers_t *self, zp_feed_item_t *item)
 {
     char *index_key = s_index_key (item->identity, item->header.request_id);
     waiter_t *waiter = index_key?
@@ -277,7 +283,7 @@ s_handle_withdraw (self_t *self, zp_feed_item_t *item)
 //  Everything the store sent, in its order; signalled: its descriptor was
 //  readable
 static void
-s_handle_feed (self_t *self, bool signalled)
+s_handle_feed (zp_watchers_t *self, bool signalled)
 {
     zp_feed_item_t *item = zp__feed_take (self->feed, signalled);
     while (item) {
@@ -295,11 +301,22 @@ s_handle_feed (self_t *self, bool signalled)
 }
 
 
+bool
+zp__watchers_serve (zp_watchers_t *self)
+{
+    if (pthread_mutex_trylock (&self->lock) != 0)
+        return false;
+    s_handle_feed (self, false);
+    pthread_mutex_unlock (&self->lock);
+    return true;
+}
+
+
 //  --------------------------------------------------------------------------
 //  Answer every parked request with EINTR
 
 static void
-s_shutdown (self_t *self)
+s_shutdown (zp_watchers_t *self)
 {
     self->shutting_down = true;
     zlistx_t *queue;
@@ -315,8 +332,10 @@ s_handle_pipe (self_t *self)
         self->terminated = true;
     else
     if (streq (command, "SHUTDOWN")) {
-        s_handle_feed (self, false);    //  Park what is on its way first
-        s_shutdown (self);
+        pthread_mutex_lock (&self->registry->lock);
+        s_handle_feed (self->registry, false);  //  Park what is on its way first
+        s_shutdown (self->registry);
+        pthread_mutex_unlock (&self->registry->lock);
         zsock_signal (self->pipe, 0);
     }
     else
@@ -326,40 +345,40 @@ s_handle_pipe (self_t *self)
 
 
 //  --------------------------------------------------------------------------
-//  The actor
+//  The actor: serves what the store could not serve itself (the registry
+//  was busy), withdrawals, and the end
 
 void
 zp_watchers_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, (zp_watchers_args_t *) args);
-    //  The start-up status before zsock_signal, which may change errno
-    int status = self? 0: errno;
+    self_t self = { pipe, (zp_watchers_t *) args, false };
+    zp_watchers_t *registry = self.registry;
     zsock_signal (pipe, 0);
-    zsock_send (pipe, "i", status);
-    if (!self)
-        return;
+    zsock_send (pipe, "i", 0);
     //  One poll () per wake-up, on the pipe's descriptor (ZMQ_FD: it only
     //  says "look at ZMQ_EVENTS", and may not announce what is there
     //  already) and the feed's; the pipe is looked at until it is empty
     bool check_pipe = true;
-    while (!self->terminated) {
-        if (check_pipe && (zsock_events (self->pipe) & ZMQ_POLLIN)) {
-            s_handle_pipe (self);
+    while (!self.terminated) {
+        if (check_pipe && (zsock_events (pipe) & ZMQ_POLLIN)) {
+            s_handle_pipe (&self);
             continue;
         }
         check_pipe = false;
-        zp__feed_flush (self->answers);
+        zp__feed_flush (registry->answers);
         //  Signals are for the owner (EINTR): serve on
         struct pollfd items [2] = {
-            { zsock_fd (self->pipe), POLLIN, 0 }, { zp__feed_fd (self->feed), POLLIN, 0 }
+            { zsock_fd (pipe), POLLIN, 0 }, { zp__feed_fd (registry->feed), POLLIN, 0 }
         };
         //  Parks come unsignalled (zp_feed.h): shutting down, we look for
         //  them now and then, to answer them with EINTR
-        int rc = poll (items, 2, self->shutting_down? SHUTDOWN_LOOK: -1);
+        int rc = poll (items, 2, registry->shutting_down? SHUTDOWN_LOOK: -1);
         if (rc > 0)
             check_pipe = items [0].revents != 0;
-        if (rc == 0 || (rc > 0 && items [1].revents))
-            s_handle_feed (self, rc > 0);
+        if (rc == 0 || (rc > 0 && items [1].revents)) {
+            pthread_mutex_lock (&registry->lock);
+            s_handle_feed (registry, rc > 0);
+            pthread_mutex_unlock (&registry->lock);
+        }
     }
-    s_self_destroy (&self);
 }
