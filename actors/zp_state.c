@@ -52,6 +52,12 @@ struct _zp_state_t {
     zp_shared_t *shared;        //  The store's published seq, or NULL
     zp_state_t *replica;        //  A view of the keys under replica_prefix, or NULL
     char *replica_prefix;       //  The keys the replica copies
+    //  The WAIT_CHANGE sent ahead for the next get_when_change on the key
+    //  of the last one (s_wait_change)
+    uint32_t ahead_id;          //  Its request id, 0 when none is out
+    char *ahead_key;            //  Its key
+    zmsg_t *ahead_reply;        //  Its answer, when it came during another call
+    zp_header_t ahead_answer;   //  That answer's header
 };
 
 
@@ -243,6 +249,51 @@ s_recv (zp_state_t *self, int64_t deadline, zmsg_t **msg_p)
     }
 }
 
+//  Wait for the answer to request_id until deadline: 1 with it in
+//  self->reply and self->answer, else as s_recv. The answer to the request
+//  sent ahead that comes meanwhile is kept for the get_when_change that
+//  wants it; anything else is a late answer to a call that gave up, or
+//  garbage.
+static int
+s_await (zp_state_t *self, uint32_t request_id, int64_t deadline)
+{
+    while (true) {
+        zmsg_t *reply;
+        int rc = s_recv (self, deadline, &reply);
+        if (rc <= 0)
+            return rc;
+        zframe_t *frame = reply? zmsg_pop (reply): NULL;
+        zp_header_t answer;
+        bool valid = frame
+                  && zp__header_decode (&answer, zframe_data (frame), zframe_size (frame)) == 0;
+        zframe_destroy (&frame);
+        if (valid && answer.request_id == request_id) {
+            self->answer = answer;
+            self->reply = reply;
+            return 1;
+        }
+        if (valid && self->ahead_id && answer.request_id == self->ahead_id) {
+            zmsg_destroy (&self->ahead_reply);
+            self->ahead_reply = reply;
+            self->ahead_answer = answer;
+        }
+        else
+            zmsg_destroy (&reply);
+    }
+}
+
+//  The last answer taken: the sequence number it carries is seen; 0 when
+//  its status is OK, else -1 with the status's errno
+static int
+s_answered (zp_state_t *self)
+{
+    if (self->answer.seq > self->seq)
+        self->seq = self->answer.seq;
+    if (self->answer.status != ZP_STATUS_OK)
+        return zp__fail (zp__status_errno (self->answer.status), -1);
+    return 0;
+}
+
 static int
 s_call (zp_state_t *self, int command, int flags, uint64_t seq,
         const zp_part_t *parts, size_t nparts, int64_t deadline, int timeout_errno, int fd)
@@ -266,35 +317,16 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
     };
     if (s_send (self, &header, parts, nparts, deadline, fd) < 0)
         return -1;
-    while (true) {
-        zmsg_t *reply;
-        int rc = s_recv (self, deadline, &reply);
-        if (rc <= 0) {
-            int saved = rc == 0? timeout_errno: errno;
-            if (watcher) {
-                header.command = ZP_CMD_CANCEL;
-                s_send (self, &header, NULL, 0, 0, -1);
-            }
-            return zp__fail (saved, -1);
+    int rc = s_await (self, header.request_id, deadline);
+    if (rc <= 0) {
+        int saved = rc == 0? timeout_errno: errno;
+        if (watcher) {
+            header.command = ZP_CMD_CANCEL;
+            s_send (self, &header, NULL, 0, 0, -1);
         }
-        zframe_t *frame = reply? zmsg_pop (reply): NULL;
-        zp_header_t answer;
-        bool ours = frame
-                 && zp__header_decode (&answer, zframe_data (frame), zframe_size (frame)) == 0
-                 && answer.request_id == header.request_id;
-        zframe_destroy (&frame);
-        if (ours) {
-            if (answer.seq > self->seq)
-                self->seq = answer.seq;
-            self->answer = answer;
-            self->reply = reply;
-            if (answer.status != ZP_STATUS_OK)
-                return zp__fail (zp__status_errno (answer.status), -1);
-            return 0;
-        }
-        //  A late reply to a call that gave up, or garbage: not ours
-        zmsg_destroy (&reply);
+        return zp__fail (saved, -1);
     }
+    return s_answered (self);
 }
 
 //  A plain call: the handle's timeout; a store that does not answer in
@@ -481,6 +513,8 @@ zp_state_destroy (zp_state_t **self_p)
     zsock_destroy (&self->dealer);
     zp__lane_destroy (&self->lane);
     zmsg_destroy (&self->reply);
+    zstr_free (&self->ahead_key);
+    zmsg_destroy (&self->ahead_reply);
     zhashx_destroy (&self->view);
     zp_state_destroy (&self->replica);
     free (self->replica_prefix);
@@ -859,10 +893,90 @@ s_wait (zp_state_t *self, int command, const char *key, const char *value, int t
                    zp__deadline (timeout_ms), ETIMEDOUT, -1);
 }
 
+//  The request sent ahead is answered, or wanted no more (cancel: withdraw
+//  it from the store)
+static void
+s_ahead_end (zp_state_t *self, bool cancel)
+{
+    if (cancel && self->ahead_id) {
+        zp_header_t header = { .command = ZP_CMD_CANCEL, .request_id = self->ahead_id };
+        s_send (self, &header, NULL, 0, 0, -1);
+    }
+    self->ahead_id = 0;
+    zstr_free (&self->ahead_key);
+    zmsg_destroy (&self->ahead_reply);
+}
+
+//  Send the WAIT_CHANGE of the next get_when_change on key now, without
+//  waiting: it leaves with whatever the caller sends next (a set, in a
+//  ping-pong), so the store is woken once for both
+static void
+s_ahead_start (zp_state_t *self, const char *key)
+{
+    self->ahead_key = strdup (key);
+    zp_header_t header = {
+        .command = ZP_CMD_WAIT_CHANGE, .request_id = ++self->request_id, .seq = self->seq
+    };
+    zp_part_t part = { key, strlen (key) };
+    if (self->ahead_key && s_send (self, &header, &part, 1, 0, -1) == 0)
+        self->ahead_id = header.request_id;
+    else
+        zstr_free (&self->ahead_key);
+}
+
+//  WAIT_CHANGE. Once it has answered with a change, the request for the
+//  key's next change goes out at once (s_ahead_start): the next call on the
+//  same key takes its answer, come or to come, without a round trip of its
+//  own (a loop of get_when_change costs one round trip per change, not
+//  two), unless the handle has seen a later state since (its seq), which
+//  asks again. A call on another key withdraws it.
+static int
+s_wait_change (zp_state_t *self, const char *key, int timeout_ms)
+{
+    if (s_check (self, key) < 0 || !key)
+        return zp__fail (EINVAL, -1);
+    int64_t deadline = zp__deadline (timeout_ms);
+    bool answered = false;
+    if (self->ahead_id && streq (self->ahead_key, key)) {
+        zmsg_destroy (&self->reply);
+        int got = 1;
+        if (self->ahead_reply) {
+            self->reply = self->ahead_reply;
+            self->answer = self->ahead_answer;
+            self->ahead_reply = NULL;
+        }
+        else
+            got = s_await (self, self->ahead_id, deadline);
+        //  A timeout leaves it out
+        if (got <= 0)
+            return zp__fail (got == 0? ETIMEDOUT: errno, -1);
+        s_ahead_end (self, false);
+        //  A change the handle has not seen answers; else (seen already, or
+        //  no change: EINTR at the end) we ask
+        answered = (self->answer.status == ZP_STATUS_OK
+                 || self->answer.status == ZP_STATUS_NOT_FOUND)
+                && self->answer.seq > self->seq;
+    }
+    else
+        s_ahead_end (self, true);
+    int rc = answered? s_answered (self): -1;
+    if (!answered) {
+        zp_part_t part = { key, strlen (key) };
+        rc = s_call (self, ZP_CMD_WAIT_CHANGE, 0, self->seq, &part, 1, deadline, ETIMEDOUT, -1);
+        answered = self->answer.request_id == self->request_id;
+    }
+    if (answered && (rc == 0 || self->answer.status == ZP_STATUS_NOT_FOUND)) {
+        int saved = errno;
+        s_ahead_start (self, key);
+        errno = saved;
+    }
+    return rc;
+}
+
 char *
 zp_state_get_when_change (zp_state_t *self, const char *key, int timeout_ms)
 {
-    if (s_wait (self, ZP_CMD_WAIT_CHANGE, key, NULL, timeout_ms) < 0)
+    if (s_wait_change (self, key, timeout_ms) < 0)
         return NULL;
     zframe_t *frame = s_reply_frame (self, 0);
     if (!frame)

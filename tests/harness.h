@@ -238,6 +238,15 @@ typedef bool (test_cond_fn) (void *arg);
 int
     wait_until (test_cond_fn *cond, void *arg, int timeout_ms);
 
+//  A condition for wait_until: the store of state counts parked requests
+//  (zp_state_info's "parked") as wanted
+typedef struct {
+    zp_state_t *state;          //  A handle to the store
+    int64_t parked;             //  Requests parked, wanted
+} test_parked_t;
+bool
+    test_parked_is (void *wanted);
+
 #ifdef __cplusplus
 }
 #endif

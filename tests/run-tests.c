@@ -416,6 +416,16 @@ wait_until (test_cond_fn *cond, void *arg, int timeout_ms)
     return 0;
 }
 
+bool
+test_parked_is (void *wanted)
+{
+    test_parked_t *self = (test_parked_t *) wanted;
+    char *info = zp_state_info (self->state);
+    bool done = info && test_info_field (info, "parked") == self->parked;
+    zstr_free (&info);
+    return done;
+}
+
 //  ---------------------------------------------------------------------------
 //  The runner
 

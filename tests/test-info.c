@@ -15,20 +15,6 @@ s_parker (zp_worker_t *self, void *props)
     zstr_free (&value);
 }
 
-typedef struct {
-    zp_state_t *state;
-    int64_t parked;
-} parked_t;
-
-static bool
-s_parked (void *arg)
-{
-    parked_t *wanted = (parked_t *) arg;
-    char *info = zp_state_info (wanted->state);
-    bool done = info && test_info_field (info, "parked") == wanted->parked;
-    zstr_free (&info);
-    return done;
-}
 
 TEST_IMPL (info_fields)
 {
@@ -71,8 +57,8 @@ TEST_IMPL (info_fields)
     ASSERT_NOT_NULL (watch);
     ASSERT_NOT_NULL (zp_ctx_spawn (ctx, "parker", s_parker, NULL));
     ASSERT_EQ (zp_state_get_when_available (state, "parker/ready", test_ms (5000)), 0);
-    parked_t wanted = { state, 1 };
-    ASSERT_EQ (wait_until (s_parked, &wanted, test_ms (5000)), 0);
+    test_parked_t wanted = { state, 1 };
+    ASSERT_EQ (wait_until (test_parked_is, &wanted, test_ms (5000)), 0);
     info = zp_state_info (state);
     ASSERT_NOT_NULL (info);
     ASSERT_EQ (test_info_field (info, "streams"), 1);
