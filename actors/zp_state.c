@@ -282,6 +282,17 @@ s_await (zp_state_t *self, uint32_t request_id, int64_t deadline)
     }
 }
 
+//  A fresh request id: never 0 (the store's probes), never the request sent
+//  ahead's, which may stay parked while the ids wrap around
+static uint32_t
+s_next_id (zp_state_t *self)
+{
+    do
+        self->request_id++;
+    while (self->request_id == 0 || self->request_id == self->ahead_id);
+    return self->request_id;
+}
+
 //  The last answer taken: the sequence number it carries is seen; 0 when
 //  its status is OK, else -1 with the status's errno
 static int
@@ -313,7 +324,7 @@ s_call (zp_state_t *self, int command, int flags, uint64_t seq,
     }
     zp_header_t header = {
         .command = (uint8_t) command, .flags = (uint8_t) flags,
-        .request_id = ++self->request_id, .seq = seq
+        .request_id = s_next_id (self), .seq = seq
     };
     if (s_send (self, &header, parts, nparts, deadline, fd) < 0)
         return -1;
@@ -915,7 +926,7 @@ s_ahead_start (zp_state_t *self, const char *key)
 {
     self->ahead_key = strdup (key);
     zp_header_t header = {
-        .command = ZP_CMD_WAIT_CHANGE, .request_id = ++self->request_id, .seq = self->seq
+        .command = ZP_CMD_WAIT_CHANGE, .request_id = s_next_id (self), .seq = self->seq
     };
     zp_part_t part = { key, strlen (key) };
     if (self->ahead_key && s_send (self, &header, &part, 1, 0, -1) == 0)
@@ -924,12 +935,14 @@ s_ahead_start (zp_state_t *self, const char *key)
         zstr_free (&self->ahead_key);
 }
 
-//  WAIT_CHANGE. Once it has answered with a change, the request for the
-//  key's next change goes out at once (s_ahead_start): the next call on the
-//  same key takes its answer, come or to come, without a round trip of its
-//  own (a loop of get_when_change costs one round trip per change, not
-//  two), unless the handle has seen a later state since (its seq), which
-//  asks again. A call on another key withdraws it.
+//  WAIT_CHANGE. On a lane, once it has answered with a change, the request
+//  for the key's next change goes out at once (s_ahead_start): the next
+//  call on the same key takes its answer, come or to come, without a round
+//  trip of its own (a loop of get_when_change costs one round trip per
+//  change, not two), unless the handle has seen a later state since (its
+//  seq), which asks again. A call on another key withdraws it. Not on a
+//  socket: a connection lost and made again would lose the request parked
+//  unseen, and the call would wait for it for ever.
 static int
 s_wait_change (zp_state_t *self, const char *key, int timeout_ms)
 {
@@ -947,9 +960,13 @@ s_wait_change (zp_state_t *self, const char *key, int timeout_ms)
         }
         else
             got = s_await (self, self->ahead_id, deadline);
-        //  A timeout leaves it out
-        if (got <= 0)
-            return zp__fail (got == 0? ETIMEDOUT: errno, -1);
+        //  A timeout or a signal leaves it out; a lane gone takes it
+        if (got <= 0) {
+            int saved = got == 0? ETIMEDOUT: errno;
+            if (got < 0 && saved != EINTR)
+                s_ahead_end (self, false);
+            return zp__fail (saved, -1);
+        }
         s_ahead_end (self, false);
         //  A change the handle has not seen answers; else (seen already, or
         //  no change: EINTR at the end) we ask
@@ -962,10 +979,12 @@ s_wait_change (zp_state_t *self, const char *key, int timeout_ms)
     int rc = answered? s_answered (self): -1;
     if (!answered) {
         zp_part_t part = { key, strlen (key) };
+        uint32_t before = self->request_id;
         rc = s_call (self, ZP_CMD_WAIT_CHANGE, 0, self->seq, &part, 1, deadline, ETIMEDOUT, -1);
-        answered = self->answer.request_id == self->request_id;
+        //  The answer to this request, not one before it
+        answered = self->request_id != before && self->answer.request_id == self->request_id;
     }
-    if (answered && (rc == 0 || self->answer.status == ZP_STATUS_NOT_FOUND)) {
+    if (self->lane && answered && (rc == 0 || self->answer.status == ZP_STATUS_NOT_FOUND)) {
         int saved = errno;
         s_ahead_start (self, key);
         errno = saved;

@@ -162,6 +162,9 @@ typedef struct {
     zp_feed_t *feed;            //  To the watcher registry
     zp_feed_t *answers;         //  From the watcher registry
     zp_watchers_t *watchers;    //  The registry, which we serve changes to
+    bool handed_over;           //  A change left to the registry's thread
+                                //  waits in the feed: we serve none till it
+                                //  is taken (a herd stays off our thread)
     zsock_t *sys;               //  zproc's own writes (reserved keys)
     uint64_t *sys_sent;         //  How many of them were sent
     uint64_t sys_taken;         //  How many we took
@@ -758,14 +761,19 @@ s_commit (self_t *self, zp_change_t *change, bool batch, bool watched)
     zp_feed_item_t *item = parked? zp__feed_item_new (ZP_FEED_CHANGE, NULL, NULL): NULL;
     if (item) {
         item->change = change;
-        zp__feed_push (self->feed, &item);
         //  At once: the waiter's wake-up starts before the setter's reply
         //  goes out. In our thread when the registry's is not at work: the
         //  wake-up then crosses no thread between us and the waiter; else
         //  signalled to it (once until it takes what came, so a batch
         //  seldom wakes it more than once)
-        if (parked > SERVE_WAITERS || !zp__watchers_serve (self->watchers))
+        if (self->handed_over && !zp__feed_waiting (self->feed))
+            self->handed_over = false;
+        zp__feed_push (self->feed, &item);
+        if (parked > SERVE_WAITERS || self->handed_over
+        ||  !zp__watchers_serve (self->watchers)) {
+            self->handed_over = true;
             zp__feed_flush (self->feed);
+        }
     }
     else
         zp__change_unref (&change);

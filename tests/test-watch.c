@@ -655,11 +655,12 @@ TEST_IMPL (watch_herd)
 }
 
 
-//  get_when_change in a loop: once a call has returned, the request for
-//  the key's next change is out (zp_state.c, s_wait_change), and the next
-//  call takes its answer. Every change comes back once, in order; a change
-//  the handle has seen since (its own set) does not count; a timeout leaves
-//  the request out; a call on another key withdraws it.
+//  get_when_change in a loop, in a worker (on its lane): once a call has
+//  returned, the request for the key's next change is out (zp_state.c,
+//  s_wait_change), and the next call takes its answer. Every change comes
+//  back once, in order; a change the handle has seen since (its own set)
+//  does not count; a timeout leaves the request out; a call on another key
+//  withdraws it. The parent makes the changes, on the worker's word.
 #define AHEAD_ROUNDS    20
 
 static void
@@ -667,17 +668,36 @@ s_ahead_worker (zp_worker_t *self, void *args)
 {
     zp_state_t *state = zp_worker_state (self);
     for (int round = 1; round <= AHEAD_ROUNDS; round++) {
-        char expected [16], value [16];
-        snprintf (expected, sizeof expected, "%d", round);
-        snprintf (value, sizeof value, "v%d", round);
-        char *go = zp_state_get_when_change (state, "ahead/go", test_ms (10000));
-        bool turn = go && streq (go, expected);
-        free (go);
-        //  The last is a delete
-        if (!turn || (round < AHEAD_ROUNDS? zp_state_set_str (state, "ahead/key", value)
-                                          : zp_state_delete (state, "ahead/key")) < 0)
-            exit (1);
+        char go [16], expected [16];
+        snprintf (go, sizeof go, "%d", round);
+        snprintf (expected, sizeof expected, "v%d", round);
+        //  Answers the request out, but this handle has seen it
+        if (round == 5 && zp_state_set_str (state, "ahead/key", "mine") < 0)
+            exit (2);
+        //  Nothing changes the key until the next "go"
+        if (round == 10
+        &&  (zp_state_get_when_change (state, "ahead/key", 100) || errno != ETIMEDOUT))
+            exit (3);
+        if (zp_state_set_str (state, "ahead/go", go) < 0)
+            exit (4);
+        char *value = zp_state_get_when_change (state, "ahead/key", test_ms (5000));
+        //  The last change is a delete
+        bool right = round < AHEAD_ROUNDS? value && streq (value, expected)
+                                         : !value && errno == ENOENT;
+        free (value);
+        if (!right)
+            exit (10 + round);
     }
+    //  The request out is parked at the store; a call on another key
+    //  withdraws it (and its own, when it times out)
+    test_parked_t wanted = { state, 1 };
+    if (wait_until (test_parked_is, &wanted, test_ms (5000)) < 0)
+        exit (5);
+    if (zp_state_get_when_change (state, "ahead/other", 100) || errno != ETIMEDOUT)
+        exit (6);
+    wanted.parked = 0;
+    if (wait_until (test_parked_is, &wanted, test_ms (5000)) < 0)
+        exit (7);
 }
 
 TEST_IMPL (watch_change_ahead)
@@ -686,34 +706,18 @@ TEST_IMPL (watch_change_ahead)
     zp_proc_t *proc = zp_ctx_spawn (ctx, "ahead", s_ahead_worker, NULL);
     ASSERT_NOT_NULL (proc);
     for (int round = 1; round <= AHEAD_ROUNDS; round++) {
-        if (round == 5)
-            //  Answers the request out, but this handle has seen it
-            ASSERT_EQ (zp_state_set_str (state, "ahead/key", "mine"), 0);
-        if (round == 10)
-            //  Nothing changes the key until the next "go"
-            ASSERT_NULL_ERRNO (zp_state_get_when_change (state, "ahead/key", 100), ETIMEDOUT);
-        char go [16], expected [16];
+        char go [16], value [16];
         snprintf (go, sizeof go, "%d", round);
-        snprintf (expected, sizeof expected, "v%d", round);
-        ASSERT_EQ (zp_state_set_str (state, "ahead/go", go), 0);
-        if (round == AHEAD_ROUNDS) {
-            ASSERT_NULL_ERRNO (zp_state_get_when_change (state, "ahead/key", test_ms (5000)),
-                               ENOENT);
-            break;
-        }
-        char *value = zp_state_get_when_change (state, "ahead/key", test_ms (5000));
-        ASSERT_STR_EQ (value, expected);
-        free (value);
+        snprintf (value, sizeof value, "v%d", round);
+        char *turn = zp_state_get_when_change (state, "ahead/go", test_ms (5000));
+        ASSERT_STR_EQ (turn, go);
+        free (turn);
+        if (round < AHEAD_ROUNDS)
+            ASSERT_EQ (zp_state_set_str (state, "ahead/key", value), 0);
+        else
+            ASSERT_EQ (zp_state_delete (state, "ahead/key"), 0);
     }
-    ASSERT_EQ (zp_proc_wait (proc, test_ms (5000)), 0);
-
-    //  The request out is parked at the store; a call on another key
-    //  withdraws it (and its own, when it times out)
-    test_parked_t wanted = { state, 1 };
-    ASSERT_EQ (wait_until (test_parked_is, &wanted, test_ms (5000)), 0);
-    ASSERT_NULL_ERRNO (zp_state_get_when_change (state, "ahead/other", 100), ETIMEDOUT);
-    wanted.parked = 0;
-    ASSERT_EQ (wait_until (test_parked_is, &wanted, test_ms (5000)), 0);
+    ASSERT_EQ (zp_proc_wait (proc, test_ms (10000)), 0);
     zp_ctx_destroy (&ctx);
     return 0;
 }

@@ -150,12 +150,13 @@ int
 //  Block until key changes (set or deleted; see "Watch semantics"), and
 //  return its new value as a string the caller frees. timeout_ms -1 waits
 //  forever. NULL with errno: ENOENT (the change was a delete), ETIMEDOUT,
-//  EINTR, EINVAL, ENOTCONN. Once it has returned a change, the handle asks
-//  the store for the key's next one at once, without waiting, so that the
-//  next call on the same key costs no round trip of its own when the change
-//  comes meanwhile (a loop of calls, a ping-pong between processes): that
-//  request stays parked at the store (zp_state_info counts it) until the
-//  key changes, a call on another key, or zp_state_destroy.
+//  EINTR, EINVAL, ENOTCONN. Once it has returned a change, a worker's handle
+//  (zp_worker_state, on the direct lane) asks the store for the key's next
+//  one at once, without waiting, so that the next call on the same key
+//  costs no round trip of its own when the change comes meanwhile (a loop
+//  of calls, a ping-pong between processes): that request stays parked at
+//  the store (zp_state_info counts it) until the key changes, a call on
+//  another key, or zp_state_destroy.
 char *
     zp_state_get_when_change (zp_state_t *self, const char *key, int timeout_ms);
 
