@@ -301,6 +301,9 @@ s_handle_feed (zp_watchers_t *self, bool signalled)
 }
 
 
+//  --------------------------------------------------------------------------
+//  Serve the feed in the caller's thread, unless another thread serves it
+
 bool
 zp__watchers_serve (zp_watchers_t *self)
 {

@@ -238,6 +238,12 @@ typedef bool (test_cond_fn) (void *arg);
 int
     wait_until (test_cond_fn *cond, void *arg, int timeout_ms);
 
+//  Spawn count workers running fn (props) into procs, named by the context;
+//  fails the test when one cannot be spawned
+void
+    test_spawn (zp_ctx_t *ctx, zp_worker_fn *fn, void *props, zp_proc_t **procs,
+                size_t count);
+
 //  A condition for wait_until: the store of state counts parked requests
 //  (zp_state_info's "parked") as wanted
 typedef struct {

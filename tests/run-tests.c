@@ -416,6 +416,15 @@ wait_until (test_cond_fn *cond, void *arg, int timeout_ms)
     return 0;
 }
 
+void
+test_spawn (zp_ctx_t *ctx, zp_worker_fn *fn, void *props, zp_proc_t **procs, size_t count)
+{
+    for (size_t index = 0; index < count; index++) {
+        procs [index] = zp_ctx_spawn (ctx, NULL, fn, props);
+        ASSERT_NOT_NULL (procs [index]);
+    }
+}
+
 bool
 test_parked_is (void *wanted)
 {

@@ -43,11 +43,8 @@ TEST_IMPL (e2e_incr_contention)
 {
     OPEN_CTX ();
     zp_proc_t *procs [WORKERS];
+    test_spawn (ctx, s_incr_worker, NULL, procs, WORKERS);
     int index;
-    for (index = 0; index < WORKERS; index++) {
-        procs [index] = zp_ctx_spawn (ctx, NULL, s_incr_worker, NULL);
-        ASSERT_NOT_NULL (procs [index]);
-    }
     ASSERT_EQ (zp_ctx_wait_all (ctx, test_ms (30000)), 0);
     for (index = 0; index < WORKERS; index++)
         ASSERT_EQ (zp_proc_wait (procs [index], 0), 0);
@@ -84,11 +81,8 @@ TEST_IMPL (e2e_cas_contention)
     OPEN_CTX ();
     ASSERT_EQ (zp_state_set_str (state, "cas", "0"), 0);
     zp_proc_t *procs [WORKERS];
+    test_spawn (ctx, s_cas_worker, NULL, procs, WORKERS);
     int index;
-    for (index = 0; index < WORKERS; index++) {
-        procs [index] = zp_ctx_spawn (ctx, NULL, s_cas_worker, NULL);
-        ASSERT_NOT_NULL (procs [index]);
-    }
     ASSERT_EQ (zp_ctx_wait_all (ctx, test_ms (30000)), 0);
     for (index = 0; index < WORKERS; index++)
         ASSERT_EQ (zp_proc_wait (procs [index], 0), 0);

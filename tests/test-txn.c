@@ -280,10 +280,7 @@ TEST_IMPL (txn_bank_transfers)
     zp_txn_destroy (&txn);
 
     zp_proc_t *procs [WORKERS];
-    for (int index = 0; index < WORKERS; index++) {
-        procs [index] = zp_ctx_spawn (ctx, NULL, s_banker, NULL);
-        ASSERT_NOT_NULL (procs [index]);
-    }
+    test_spawn (ctx, s_banker, NULL, procs, WORKERS);
     //  Snapshots while they work: the total is always exact
     int snapshots = 0;
     int64_t deadline = test_now_ms () + test_ms (60000);

@@ -598,10 +598,7 @@ TEST_IMPL (watch_herd)
 {
     OPEN_CTX ();
     zp_proc_t *procs [HERD_WORKERS];
-    for (int index = 0; index < HERD_WORKERS; index++) {
-        procs [index] = zp_ctx_spawn (ctx, NULL, s_herd_waiter, NULL);
-        ASSERT_NOT_NULL (procs [index]);
-    }
+    test_spawn (ctx, s_herd_waiter, NULL, procs, HERD_WORKERS);
     int64_t parked = 0;
     int64_t deadline = test_now_ms () + test_ms (10000);
     while (parked < HERD_WORKERS && test_now_ms () < deadline) {
