@@ -319,6 +319,16 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     if (zsock_bind (self->router, "%s", args->endpoint) < 0
     ||  zsock_bind (self->sys, "%s", args->sys) < 0)
         goto failed;
+    //  What the loop polls: the sockets', the feed's and the adoptions'
+    //  descriptors stay as they are; the lanes' follow, set at each poll
+    self->fds = (struct pollfd *) calloc (FD_LANES, sizeof (struct pollfd));
+    if (!self->fds)
+        goto failed;
+    zsock_t *sockets [SOCKETS] = { self->pipe, self->sys, self->router, self->monitor };
+    for (int index = 0; index < SOCKETS; index++)
+        self->fds [index] = (struct pollfd) { zsock_fd (sockets [index]), POLLIN, 0 };
+    self->fds [FD_ANSWERS] = (struct pollfd) { zp__feed_fd (self->answers), POLLIN, 0 };
+    self->fds [FD_ADOPT] = (struct pollfd) { self->adopt, POLLIN, 0 };
     return self;
 
 failed:;
@@ -1730,16 +1740,6 @@ s_handle_lane (self_t *self, peer_t *peer)
 static int
 s_poll (self_t *self, int timeout)
 {
-    if (!self->fds) {
-        self->fds = (struct pollfd *) calloc (FD_LANES, sizeof (struct pollfd));
-        if (!self->fds)
-            return zp__fail (ENOMEM, -1);
-    }
-    zsock_t *sockets [SOCKETS] = { self->pipe, self->sys, self->router, self->monitor };
-    for (int index = 0; index < SOCKETS; index++)
-        self->fds [index] = (struct pollfd) { zsock_fd (sockets [index]), POLLIN, 0 };
-    self->fds [FD_ANSWERS] = (struct pollfd) { zp__feed_fd (self->answers), POLLIN, 0 };
-    self->fds [FD_ADOPT] = (struct pollfd) { self->adopt, POLLIN, 0 };
     for (size_t index = 0; index < self->nlanes; index++) {
         zp_lane_t *lane = self->lanes [index]->lane;
         self->fds [FD_LANES + index] = (struct pollfd) {
