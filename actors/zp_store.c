@@ -44,9 +44,10 @@
       its streams and withdraws its parked requests.
     - Lanes (zp_lane.h): a worker forked by the context reaches the store on
       a socketpair made before the fork. The context hands the store its end
-      as a descriptor number on the adoption socket (args->adopt); the store
-      polls every lane beside its zmq sockets (zmq_poll takes descriptors),
-      reads what is there, and hands each whole message to the same
+      as a descriptor number on the adoption socket (args->adopt); one epoll
+      set holds every lane beside its zmq sockets' descriptors (a wake-up
+      costs the same however many lanes there are), the store reads what is
+      there, and hands each whole message to the same
       decoder and dispatcher. A lane never blocks the store: what the socket
       does not take waits in the lane's output buffer. End of stream is the
       worker's death: its peer is forgotten at once (s_lane_close). A
@@ -57,8 +58,8 @@
 */
 
 #include "zp_classes.h"
+#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <poll.h>
 #include <sys/resource.h>
 
 //  A message on an internal socket (or a request with its routing id) has at
@@ -110,18 +111,21 @@ typedef struct {
     byte header [ZP_HEADER_SIZE]; //  The frame's bytes
 } charge_t;
 
-//  The zmq sockets the loop polls, by their index in self->fds and check,
-//  in the order it serves them: zproc's own writes before any client's
-//  request (s_handle_sys, s_take_own_writes)
+//  The zmq sockets the loop polls, by their index in check and in their
+//  events' data, in the order it serves them: zproc's own writes before any
+//  client's request (s_handle_sys, s_take_own_writes)
 #define SOCKET_PIPE     0
 #define SOCKET_SYS      1
 #define SOCKET_ROUTER   2
 #define SOCKET_MONITOR  3
 #define SOCKETS         4
-//  Then the registry's answers, the adoption socket, the lanes
+//  Then the registry's answers and the adoption socket; a lane's event
+//  carries its peer
 #define FD_ANSWERS      SOCKETS
 #define FD_ADOPT        (SOCKETS + 1)
-#define FD_LANES        (SOCKETS + 2)
+#define FD_FIXED        (SOCKETS + 2)
+//  Events taken by one epoll_wait (more wait for the next)
+#define EVENTS_MAX      64
 
 //  Largest request a lane takes: a value at its limit and the rest
 #define LANE_MAX        (ZP_VALUE_MAX + 64 * 1024)
@@ -137,6 +141,7 @@ typedef struct {
     byte identity [1 + 255];    //  Length, then the routing id (or a lane's identity)
     int fd;                     //  A lane's descriptor; -1 for a ROUTER peer
     zp_lane_t *lane;            //  Its lane, NULL for a ROUTER peer
+    bool pollout;               //  Its lane is polled for room too (bytes queued)
     account_t *account;         //  A ROUTER peer's queued replies
     size_t held;                //  Bytes its parked requests and streams pin
     size_t streams;             //  Watch streams it has open
@@ -177,7 +182,9 @@ typedef struct {
     size_t lanes_max;           //  Room in lanes
     uint64_t lanes_made;        //  Numbers lane identities
     size_t lanes_limit;         //  LANE requests are refused past this many lanes
-    struct pollfd *fds;         //  What the loop polls: sockets, adopt, lanes
+    int poller;                 //  epoll: sockets, answers, adopt, lanes
+    struct epoll_event events [EVENTS_MAX];  //  What the last wait found
+    bool ready [FD_FIXED];      //  Which of the fixed descriptors it found ready
     void *block;                //  The buffer of the lane request being handled, or NULL
     size_t block_size;          //  Its size
     bool check [SOCKETS];       //  Look at this zmq socket's ZMQ_EVENTS before polling
@@ -250,6 +257,7 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     self->pipe = pipe;
     self->shared = args->shared;
     self->adopt = args->adopt;
+    self->poller = -1;
     self->sys_sent = args->sys_sent;
     struct rlimit limit;
     self->lanes_limit = getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
@@ -319,16 +327,21 @@ s_self_new (zsock_t *pipe, zp_store_args_t *args)
     if (zsock_bind (self->router, "%s", args->endpoint) < 0
     ||  zsock_bind (self->sys, "%s", args->sys) < 0)
         goto failed;
-    //  What the loop polls: the sockets', the feed's and the adoptions'
-    //  descriptors stay as they are; the lanes' follow, set at each poll
-    self->fds = (struct pollfd *) calloc (FD_LANES, sizeof (struct pollfd));
-    if (!self->fds)
+    //  What the loop polls: an epoll set, so that a wake-up costs the same
+    //  whatever the number of lanes; our children close it
+    self->poller = epoll_create1 (EPOLL_CLOEXEC);
+    if (self->poller < 0)
         goto failed;
-    zsock_t *sockets [SOCKETS] = { self->pipe, self->sys, self->router, self->monitor };
-    for (int index = 0; index < SOCKETS; index++)
-        self->fds [index] = (struct pollfd) { zsock_fd (sockets [index]), POLLIN, 0 };
-    self->fds [FD_ANSWERS] = (struct pollfd) { zp__feed_fd (self->answers), POLLIN, 0 };
-    self->fds [FD_ADOPT] = (struct pollfd) { self->adopt, POLLIN, 0 };
+    zp__lane_fd_mark (self->poller, true);
+    int fixed [FD_FIXED] = {
+        zsock_fd (self->pipe), zsock_fd (self->sys), zsock_fd (self->router),
+        zsock_fd (self->monitor), zp__feed_fd (self->answers), self->adopt
+    };
+    for (int index = 0; index < FD_FIXED; index++) {
+        struct epoll_event event = { .events = EPOLLIN, .data.u64 = (uint64_t) index };
+        if (epoll_ctl (self->poller, EPOLL_CTL_ADD, fixed [index], &event) < 0)
+            goto failed;
+    }
     return self;
 
 failed:;
@@ -347,7 +360,10 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    free (self->fds);
+    if (self->poller >= 0) {
+        zp__lane_fd_mark (self->poller, false);
+        close (self->poller);
+    }
     free (self->lanes);
     if (self->adopt >= 0) {
         zp__lane_fd_mark (self->adopt, false);
@@ -1649,6 +1665,9 @@ s_handle_router (self_t *self)
 static void
 s_lane_close (self_t *self, peer_t *peer)
 {
+    //  Out of the set now: the registry may hold the lane, and its
+    //  descriptor open, a while longer
+    epoll_ctl (self->poller, EPOLL_CTL_DEL, peer->fd, NULL);
     for (size_t index = 0; index < self->nlanes; index++)
         if (self->lanes [index] == peer) {
             self->lanes [index] = self->lanes [--self->nlanes];
@@ -1665,12 +1684,8 @@ s_lane_adopt (self_t *self, int fd)
     if (self->nlanes == self->lanes_max) {
         size_t wanted = self->lanes_max? self->lanes_max * 2: 16;
         peer_t **lanes = (peer_t **) realloc (self->lanes, wanted * sizeof (peer_t *));
-        struct pollfd *fds = lanes? (struct pollfd *) realloc (
-            self->fds, (FD_LANES + wanted) * sizeof (struct pollfd)): NULL;
-        if (lanes)
+        if (lanes) {
             self->lanes = lanes;
-        if (fds) {
-            self->fds = fds;
             self->lanes_max = wanted;
         }
     }
@@ -1689,6 +1704,14 @@ s_lane_adopt (self_t *self, int fd)
         return zp__fail (ENOMEM, -1);
     }
     peer->lane = lane;
+    struct epoll_event event = { .events = EPOLLIN, .data.ptr = peer };
+    if (epoll_ctl (self->poller, EPOLL_CTL_ADD, fd, &event) < 0) {
+        //  Its worker sees end of stream
+        int saved = errno;
+        zsys_error ("zproc store: cannot serve a new lane: %s", strerror (saved));
+        s_peer_forget (self, peer);
+        return zp__fail (saved, -1);
+    }
     peer->last_seen = zclock_mono ();
     self->lanes [self->nlanes++] = peer;
     return 0;
@@ -1733,22 +1756,36 @@ s_handle_lane (self_t *self, peer_t *peer)
     }
 }
 
-//  Wait until a socket, the adoption socket or a lane is ready, or timeout
-//  msecs: one poll () on descriptors. A zmq socket's descriptor (ZMQ_FD)
-//  only says "look at ZMQ_EVENTS": its check flag is set, and the loop
-//  looks (s_zmq_ready) before it polls again. Returns poll's result.
+//  Wait until a socket, the answers, the adoption socket or a lane is
+//  ready, or timeout msecs: one epoll_wait. A lane with bytes queued is
+//  watched for room as well. A zmq socket's descriptor (ZMQ_FD) only says
+//  "look at ZMQ_EVENTS": its check flag is set, and the loop looks
+//  (s_zmq_ready) before it polls again. The fixed descriptors found ready
+//  are in self->ready, the lanes' events in self->events. Returns
+//  epoll_wait's result.
 static int
 s_poll (self_t *self, int timeout)
 {
     for (size_t index = 0; index < self->nlanes; index++) {
-        zp_lane_t *lane = self->lanes [index]->lane;
-        self->fds [FD_LANES + index] = (struct pollfd) {
-            zp__lane_fd (lane), (short) (POLLIN | (zp__lane_queued (lane)? POLLOUT: 0)), 0
-        };
+        peer_t *peer = self->lanes [index];
+        bool pollout = zp__lane_queued (peer->lane) > 0;
+        if (pollout != peer->pollout) {
+            struct epoll_event event = {
+                .events = EPOLLIN | (pollout? EPOLLOUT: 0), .data.ptr = peer
+            };
+            if (epoll_ctl (self->poller, EPOLL_CTL_MOD, peer->fd, &event) == 0)
+                peer->pollout = pollout;
+        }
     }
-    int rc = poll (self->fds, FD_LANES + self->nlanes, timeout);
-    for (int index = 0; rc > 0 && index < SOCKETS; index++)
-        if (self->fds [index].revents)
+    memset (self->ready, 0, sizeof self->ready);
+    int rc = epoll_wait (self->poller, self->events, EVENTS_MAX, timeout);
+    for (int index = 0; index < rc; index++) {
+        uint64_t fixed = self->events [index].data.u64;
+        if (fixed < FD_FIXED)
+            self->ready [fixed] = true;
+    }
+    for (int index = 0; index < SOCKETS; index++)
+        if (self->ready [index])
             self->check [index] = true;
     return rc;
 }
@@ -1878,33 +1915,32 @@ zp_store_actor (zsock_t *pipe, void *args)
         zp__feed_flush (self->feed);
         //  SIGINT is for the owner to act on (EINTR): the store serves on
         int rc = s_poll (self, wait > 0? (int) wait: 0);
-        if (rc > 0) {
-            //  Lanes from the last one down: closing one moves the last
-            //  lane into its place, which was handled already. A request
-            //  takes zproc's own writes sent before it first
-            //  (s_take_own_writes)
-            for (size_t index = self->nlanes; index-- > 0;) {
-                short revents = self->fds [FD_LANES + index].revents;
-                peer_t *peer = self->lanes [index];
-                if ((revents & POLLOUT) && zp__lane_flush (peer->lane) < 0)
-                    s_lane_close (self, peer);
-                else
-                if (revents & (POLLIN | POLLERR | POLLHUP))
-                    s_handle_lane (self, peer);
-            }
-            if (self->fds [FD_ADOPT].revents)
-                s_handle_adopt (self);
+        //  The lanes ready; a lane is closed only while its own event is
+        //  handled, so the peers of the others stay. A request takes
+        //  zproc's own writes sent before it first (s_take_own_writes)
+        for (int index = 0; index < rc; index++) {
+            if (self->events [index].data.u64 < FD_FIXED)
+                continue;
+            uint32_t revents = self->events [index].events;
+            peer_t *peer = (peer_t *) self->events [index].data.ptr;
+            if ((revents & EPOLLOUT) && zp__lane_flush (peer->lane) < 0)
+                s_lane_close (self, peer);
+            else
+            if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                s_handle_lane (self, peer);
         }
+        if (self->ready [FD_ADOPT])
+            s_handle_adopt (self);
         //  The registry's answers: signalled, or (the lanes' wake-ups it
         //  answered itself, which only settle our accounts) not
-        if (rc > 0 && self->fds [FD_ANSWERS].revents)
+        if (self->ready [FD_ANSWERS])
             s_handle_answers (self, true);
         else
         if (zp__feed_waiting (self->answers))
             s_handle_answers (self, false);
         else
         if (rc < 0 && errno != EINTR) {
-            zsys_error ("zproc store: poll failed: %s", strerror (errno));
+            zsys_error ("zproc store: epoll_wait failed: %s", strerror (errno));
             zclock_sleep (10);
         }
         if (self->streams_held && zclock_mono () >= self->next_resume) {
