@@ -685,8 +685,10 @@ s_ahead_worker (zp_worker_t *self, void *args)
         if (!right)
             exit (10 + round);
     }
-    //  The request out is parked at the store; a call on another key
-    //  withdraws it (and its own, when it times out)
+    //  The request out is parked at the store, the only one: the parent's
+    //  handle (ipc) sends none ahead, whose connection could be lost and
+    //  made again unseen (zp_state.c). A call on another key withdraws it
+    //  (and its own, when it times out)
     test_parked_t wanted = { state, 1 };
     if (wait_until (test_parked_is, &wanted, test_ms (5000)) < 0)
         exit (5);
