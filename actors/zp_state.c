@@ -895,13 +895,12 @@ zp_state_cas_str (zp_state_t *self, const char *key, const char *expected,
 //  Watchers: a request the store answers at once or parks
 
 static int
-s_wait (zp_state_t *self, int command, const char *key, const char *value, int timeout_ms)
+s_wait (zp_state_t *self, int command, const char *key, const char *value, int64_t deadline)
 {
     if (s_check (self, key) < 0 || !key)
         return zp__fail (EINVAL, -1);
     zp_part_t parts [2] = { { key, strlen (key) }, { value, value? strlen (value): 0 } };
-    return s_call (self, command, 0, self->seq, parts, value? 2: 1,
-                   zp__deadline (timeout_ms), ETIMEDOUT, -1);
+    return s_call (self, command, 0, self->seq, parts, value? 2: 1, deadline, ETIMEDOUT, -1);
 }
 
 //  The request sent ahead is answered, or wanted no more (cancel: withdraw
@@ -978,9 +977,8 @@ s_wait_change (zp_state_t *self, const char *key, int timeout_ms)
         s_ahead_end (self, true);
     int rc = answered? s_answered (self): -1;
     if (!answered) {
-        zp_part_t part = { key, strlen (key) };
         uint32_t before = self->request_id;
-        rc = s_call (self, ZP_CMD_WAIT_CHANGE, 0, self->seq, &part, 1, deadline, ETIMEDOUT, -1);
+        rc = s_wait (self, ZP_CMD_WAIT_CHANGE, key, NULL, deadline);
         //  The answer to this request, not one before it
         answered = self->request_id != before && self->answer.request_id == self->request_id;
     }
@@ -1010,13 +1008,13 @@ zp_state_get_when_equal_str (zp_state_t *self, const char *key, const char *valu
 {
     if (!value)
         return zp__fail (EINVAL, -1);
-    return s_wait (self, ZP_CMD_WAIT_EQUAL, key, value, timeout_ms);
+    return s_wait (self, ZP_CMD_WAIT_EQUAL, key, value, zp__deadline (timeout_ms));
 }
 
 int
 zp_state_get_when_available (zp_state_t *self, const char *key, int timeout_ms)
 {
-    return s_wait (self, ZP_CMD_WAIT_AVAILABLE, key, NULL, timeout_ms);
+    return s_wait (self, ZP_CMD_WAIT_AVAILABLE, key, NULL, zp__deadline (timeout_ms));
 }
 
 

@@ -1540,11 +1540,11 @@ s_log_malformed (self_t *self, const char *why)
 
 //  --------------------------------------------------------------------------
 //  zproc's own writes: key and value, or key alone for a delete. Only our
-//  own threads send them, each counted (zp__store_notice): a notice sent before a request (the reaper's
-//  "running", before zp_ctx_spawn returns and its caller reads the status)
-//  must be in before that request is served, and the poll that saw the
-//  request may be older than the notice, so every request looks at the
-//  count first (s_take_own_writes).
+//  own threads send them, each counted (zp__store_notice): a notice sent
+//  before a request (the reaper's "running", before zp_ctx_spawn returns
+//  and its caller reads the status) must be in before that request is
+//  served, and the poll that saw the request may be older than the notice,
+//  so every request looks at the count first (s_take_own_writes).
 
 void
 zp__store_notice (zsock_t *sys, uint64_t *sent, const char *key, const char *value)
